@@ -1,0 +1,29 @@
+"""One exception hierarchy for everything a user can get wrong.
+
+The CLI turns a :class:`BsnnError` into a one-line message and exit code 2;
+any other exception is a bug and keeps its traceback.
+"""
+
+
+class BsnnError(Exception):
+    """Base class of every user-facing error of bsnn-sim."""
+
+
+class ConfigError(BsnnError):
+    """A workload or architecture TOML file is malformed or out of range."""
+
+
+class WeightFileError(BsnnError):
+    """A weight file is unreadable, corrupted or inconsistent."""
+
+
+class DatasetError(BsnnError):
+    """A dataset is missing, truncated or corrupt."""
+
+
+class MappingError(BsnnError):
+    """A layer cannot be mapped onto the configured hardware."""
+
+
+class SimulationError(BsnnError):
+    """The simulation was asked to do something it cannot."""
