@@ -217,6 +217,8 @@ def _check_compute(node: Compute, in_shape, net: Network, shapes: dict, last: bo
     else:
         if not last:
             _fail(node.name, "a readout neuron is allowed only in the last node")
+        if not isinstance(node, Linear):
+            _fail(node.name, "a readout must be a linear node (one value per class)")
         if node.theta is not None or node.residual is not None:
             _fail(node.name, "a readout has no theta and no residual input")
     if (node.residual is None) != (node.res_gain is None):

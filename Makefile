@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   venv + install + simulate the shipped default workload (MNIST, offline)
+#   make test   venv + install with the train and dev extras + the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+
+.PHONY: demo test venv install install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+# PyTorch pinned first: 2.13.0 is a local CPU build here; an unpinned torch pulls CUDA.
+install-dev: $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[train,dev]'
+
+demo: install
+	$(BIN)/bsnn-sim run workloads/mnist_resnet.toml
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+bench: install-dev
+	$(BIN)/python benchmarks/functional_throughput.py
+
+clean:
+	rm -rf $(VENV) .numba_cache .pytest_cache .hypothesis

@@ -1,0 +1,151 @@
+"""Command line: ``bsnn-sim run | train | inspect | data fetch``.
+
+One click group, one small function per subcommand. Heavy imports (numba, torch)
+happen inside the subcommands so ``--help`` and input validation are instant. A
+:class:`~bsnn_sim.errors.BsnnError` becomes a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import BsnnError
+
+DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                        help="Dataset root (else $BSNN_DATA_DIR, the user cache, the vendored copy).")
+
+
+def _progress(label):
+    def report(done, total):
+        click.echo(f"\r{label}: {done}/{total}", nl=done == total, err=True)
+    return report
+
+
+class UserError(click.ClickException):
+    """A BsnnError as click shows it: ``Error: <one line>``, exit code 2."""
+
+    exit_code = 2
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BsnnError as exc:
+            raise UserError(str(exc)) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="bsnn-sim")
+def cli():
+    """Simulate binary spiking neural networks on STT-MRAM in-memory hardware."""
+
+
+@cli.command()
+@click.argument("workload", type=click.Path(dir_okay=False))
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Weight file (default: the one the workload names).")
+@DATA_DIR
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Simulate only the first N images.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the results as JSON to this file.")
+def run(workload, weights, data_dir, split, limit, batch_size, json_out):
+    """Simulate WORKLOAD's trained network on its dataset; print accuracy and activity."""
+    from . import datasets, weightfile
+    from .functional import FunctionalSimulator
+    from .workload import load_workload
+
+    wl = load_workload(workload)
+    net = weightfile.load(weights or wl.weights)
+    data = datasets.load(wl.dataset, split, data_dir, limit=limit)
+    if data.images.shape[1:] != net.input_shape:
+        raise BsnnError(f"{wl.dataset} images are {data.images.shape[1:]}, the network expects {net.input_shape}")
+    sim = FunctionalSimulator(net)
+    res = sim.run(data.images, data.labels, batch_size, progress=_progress("simulating"))
+    report = {
+        "workload": wl.name, "weights": str(weights or wl.weights), "dataset": wl.dataset, "split": split,
+        "images": int(len(data.labels)), "accuracy": res.accuracy, "correct": int((res.predictions == res.labels).sum()),
+        "time_steps": net.time_steps, "seconds": res.seconds, "images_per_s": len(data.labels) / res.seconds,
+        "firing_rate": res.firing_rates(),
+    }
+    click.echo(f"{wl.name}: accuracy {100 * res.accuracy:.2f} % ({report['correct']}/{report['images']} "
+               f"{wl.dataset} {split} images), T = {net.time_steps}, "
+               f"{report['images_per_s']:.0f} images/s")
+    click.echo("mean firing rate (spikes per neuron per step):")
+    for name, rate in report["firing_rate"].items():
+        click.echo(f"  {name:<16} {rate:.4f}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+@cli.command()
+@click.argument("workload", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Weight file to write (default: the one the workload names).")
+@DATA_DIR
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the workload's epochs.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images of each split.")
+@click.option("--resume", is_flag=True, help="Continue from OUT.ckpt.pt if it exists.")
+def train(workload, out, data_dir, epochs, limit, resume):
+    """Train WORKLOAD with surrogate gradients and export its weight file (needs PyTorch)."""
+    from .workload import load_workload
+
+    wl = load_workload(workload)
+    try:
+        from .train.trainer import train as run_training
+    except ModuleNotFoundError as exc:
+        raise BsnnError(f"training needs PyTorch ({exc}); install it with: pip install 'bsnn-sim[train]'") from None
+    out = Path(out or wl.weights)
+    res = run_training(wl, out, data_dir, resume=resume, limit=limit, epochs=epochs, log=click.echo,
+                       command="bsnn-sim " + " ".join(sys.argv[1:]))
+    click.echo(f"trained {wl.name} in {res.seconds:.0f} s: integer test accuracy {100 * res.integer_accuracy:.2f} %")
+
+
+@cli.command()
+@click.argument("weights", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of a table.")
+def inspect(weights, as_json):
+    """Describe a weight file: layers, shapes, T, thresholds, encoding."""
+    from . import weightfile
+
+    net = weightfile.load(weights)
+    click.echo(json.dumps(weightfile.summary(net), indent=2) if as_json else weightfile.describe(net))
+
+
+@cli.group()
+def data():
+    """Datasets: fetch them (online) or list where they are looked for."""
+
+
+@data.command()
+@click.argument("name", type=click.Choice(["mnist", "fashion_mnist", "cifar10"]))
+@DATA_DIR
+@click.option("--base-url", default=None, help="Mirror to download from (default: the dataset's official one).")
+def fetch(name, data_dir, base_url):
+    """Download dataset NAME and verify its SHA-256."""
+    from . import datasets
+
+    def progress(done, total, filename):
+        click.echo(f"\r{filename}: {done}/{total or '?'} bytes", nl=bool(total) and done >= total, err=True)
+
+    path = datasets.fetch(name, data_dir, base_url=base_url, progress=progress)
+    click.echo(f"{name}: verified in {path}")
+
+
+@data.command("where")
+@DATA_DIR
+def where(data_dir):
+    """List the directories searched for datasets, in order."""
+    from . import datasets
+
+    for d in datasets.resolve_data_dirs(data_dir):
+        click.echo(str(d))
+
+
+main = cli

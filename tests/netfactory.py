@@ -1,0 +1,54 @@
+"""Small valid networks for tests, fully determined by a seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bsnn_sim.network import (INPUT, Conv2d, Encoding, EncodingKind, Flatten, Linear, MaxPool2d,
+                              Network, NeuronKind, Precision)
+
+
+def tiny_network(seed: int = 0, encoding: str = "threshold", first_precision: str = "int8") -> Network:
+    """input (1,6,6) -> conv1 1->4 3x3 pad 1 IF (``first_precision``)
+    -> conv2 binary 4->4 3x3 pad 1 IF, residual from conv1 -> pool 2x2 -> flatten (36)
+    -> fc1 binary 36->5 IF -> out int8 5->3 readout.
+
+    Weights, biases, thresholds (>= 1) and residual gains are random from ``seed``,
+    scaled so that neurons both fire and stay silent on typical inputs.
+    """
+    rng = np.random.default_rng(seed)
+    frac = 4
+
+    def weights(precision: Precision, shape):
+        if precision is Precision.BINARY:
+            return rng.choice(np.array([-1, 1], np.int8), size=shape)
+        return rng.integers(-127, 128, size=shape, dtype=np.int8)
+
+    def compute(cls, name, source, precision, shape, neuron=NeuronKind.IF, residual=None, **kw):
+        precision = Precision(precision)
+        w = weights(precision, shape)
+        out, fan_in = shape[0], int(np.prod(shape[1:]))
+        scale = int(np.sqrt(fan_in) * np.abs(w).mean()) << frac  # a typical |I| on spikes, in 2**-F
+        if neuron is NeuronKind.READOUT:  # small biases keep the prediction input-driven
+            bias, theta = rng.integers(-scale // 64, scale // 64 + 1, size=out), None
+        else:  # mostly leaky biases and thresholds around a typical current
+            bias = rng.integers(-scale // 8, scale // 2 + 1, size=out)
+            theta = rng.integers(1, scale + 2, size=out)
+        res_gain = rng.integers(0, scale // 2 + 1, size=out) if residual else None
+        bias, theta, res_gain = (None if v is None else v.astype(np.int32) for v in (bias, theta, res_gain))
+        return cls(name=name, input=source, weight=w, precision=precision, neuron=neuron, frac_bits=frac,
+                   bias=bias, theta=theta, residual=residual, res_gain=res_gain, **kw)
+
+    nodes = [
+        compute(Conv2d, "conv1", INPUT, first_precision, (4, 1, 3, 3), padding=1),
+        compute(Conv2d, "conv2", "conv1", "binary", (4, 4, 3, 3), residual="conv1", padding=1),
+        MaxPool2d("pool", "conv2", kernel=2, stride=2),
+        Flatten("flat", "pool"),
+        compute(Linear, "fc1", "flat", "binary", (5, 36)),
+        compute(Linear, "out", "fc1", "int8", (3, 5), neuron=NeuronKind.READOUT),
+    ]
+    return Network.build(
+        (1, 6, 6), 4, Encoding(EncodingKind(encoding), level=128, seed=seed), nodes,
+        classes=("zero", "one", "two"),
+        metadata={"training_command": f"bsnn-sim train --seed {seed}", "seed": seed, "accuracy": 0.5},
+    )
