@@ -1,0 +1,251 @@
+"""Architecture configs: the STT-MRAM in-memory hardware a network is simulated on.
+
+A config is a TOML file of named sections (see ``arch_configs/stt_bsnn_65nm.toml``,
+which carries the source of every default). Loading validates every key (unknown keys
+are errors naming the file, the key, the value and the allowed range) and returns a
+frozen :class:`ArchConfig`. Units live in key names (``_ns``, ``_ohm``, ``_pj`` ...).
+
+Times are given in ns and converted once, here, to integer clock cycles
+(:meth:`ArchConfig.cycles`), with an error if the conversion would round by more than
+0.1 %; the timing engine sees only cycles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Technology:
+    node_nm: float = 65.0  # CMOS node
+    vdd_v: float = 1.0  # digital supply
+    t_clk_ns: float = 0.5  # clock period: every phase is a whole number of cycles
+
+
+@dataclass(frozen=True)
+class MTJ:
+    r_p_ohm: float = 4000.0  # parallel-state resistance at low bias
+    tmr_pct: float = 150.0  # zero-bias tunnel magnetoresistance, R_AP = R_P * (1 + TMR)
+    v_half_v: float = 0.5  # bias at which the TMR halves: TMR(V) = TMR0 / (1 + (V / v_half)^2)
+    diameter_nm: float = 40.0
+
+
+@dataclass(frozen=True)
+class Access:
+    r_on_ohm: float = 1000.0  # access transistor on-resistance
+
+
+@dataclass(frozen=True)
+class Cell:
+    area_f2: float = 60.0  # 2T-2MTJ differential cell area in F^2 (F = node)
+
+
+@dataclass(frozen=True)
+class Subarray:
+    rows: int = 1  # neurons (weight rows) per subarray
+    columns: int = 288  # synapses per row: the fan-in chunk sensed at once
+    rows_per_phase: int = 1  # rows sensed in parallel in one phase (each has a converter)
+    v_read_v: float = 0.3  # bit-line drive voltage of a sensing
+    c_bitline_ff: float = 1.2  # capacitance of one bit line (BL or BLB), driver included
+
+
+@dataclass(frozen=True)
+class Sensing:
+    t_drive_ns: float = 0.5  # drive BL/BLB from the spike latches
+    t_settle_ns: float = 1.0  # source-line voltage settles; array current flows
+    t_latch_ns: float = 0.5  # converter latches, neuron adds the partial sum
+    skip_zero_chunks: bool = True  # an all-zero input chunk is not sensed (I = 0 exactly)
+
+
+@dataclass(frozen=True)
+class Converter:
+    bits: int = 9  # resolution: enough for 0..columns
+    fom_fj_per_step: float = 2.0  # Walden figure of merit, energy = FoM * 2**bits
+    offset_sigma_mv: float = 5.0  # static sense-amp offset (per circuit)
+    noise_sigma_mv: float = 0.3  # thermal noise per sensing
+    area_um2: float = 300.0
+
+
+@dataclass(frozen=True)
+class Neuron:
+    acc_bits: int = 16  # membrane / partial-sum accumulator width
+    e_add_pj: float = 0.03  # one accumulate of a partial sum
+    e_fire_pj: float = 0.02  # threshold compare, spike, reset by subtraction
+    t_update_ns: float = 0.5  # neuron update after the last chunk of a step
+    area_um2: float = 150.0
+
+
+@dataclass(frozen=True)
+class Buffer:
+    capacity_bits: int = 65536  # inter-layer spike buffer size
+    width_bits: int = 64  # one read or write moves this many spikes
+    ports: int = 1  # concurrent accesses
+    t_access_ns: float = 0.5
+    e_read_pj_per_bit: float = 0.002
+    e_write_pj_per_bit: float = 0.003
+    area_um2_per_bit: float = 0.5
+
+
+@dataclass(frozen=True)
+class Digital:
+    """Unit for the non-binary first and last layers (int8 weights, uint8 pixels)."""
+
+    macs_per_cycle: int = 64
+    e_mac_pj: float = 0.2  # one 8x8-bit multiply-accumulate at 65 nm
+    area_um2: float = 50000.0
+
+
+@dataclass(frozen=True)
+class Chip:
+    subarrays: int = 4096  # in-memory subarrays available on the chip
+    replication: str = "fill"  # "none" | "fill": replicate layers to use spare subarrays
+    p_leak_uw_per_subarray: float = 1.0  # peripheral leakage of one subarray
+    periphery_area_um2_per_subarray: float = 400.0
+
+
+SECTIONS = {
+    "technology": Technology, "mtj": MTJ, "access": Access, "cell": Cell, "subarray": Subarray,
+    "sensing": Sensing, "converter": Converter, "neuron": Neuron, "buffer": Buffer,
+    "digital": Digital, "chip": Chip,
+}
+_CHOICES = {("chip", "replication"): ("none", "fill")}
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    name: str = "default"
+    description: str = ""
+    path: Path | None = None
+    technology: Technology = field(default_factory=Technology)
+    mtj: MTJ = field(default_factory=MTJ)
+    access: Access = field(default_factory=Access)
+    cell: Cell = field(default_factory=Cell)
+    subarray: Subarray = field(default_factory=Subarray)
+    sensing: Sensing = field(default_factory=Sensing)
+    converter: Converter = field(default_factory=Converter)
+    neuron: Neuron = field(default_factory=Neuron)
+    buffer: Buffer = field(default_factory=Buffer)
+    digital: Digital = field(default_factory=Digital)
+    chip: Chip = field(default_factory=Chip)
+
+    def cycles(self, t_ns: float, what: str = "time") -> int:
+        """``t_ns`` in whole clock cycles; an error if that rounds by more than 0.1 %."""
+        c = t_ns / self.technology.t_clk_ns
+        n = round(c)
+        if n < 0 or (c > 0 and abs(n - c) > 1e-3 * c):
+            raise ConfigError(f"{self.path or self.name}: {what} = {t_ns} ns is not a whole number of "
+                              f"{self.technology.t_clk_ns} ns clock cycles")
+        return int(n)
+
+    @property
+    def t_sense_cycles(self) -> int:
+        """One sensing phase: drive + settle + latch, in cycles."""
+        s = self.sensing
+        return (self.cycles(s.t_drive_ns, "sensing.t_drive_ns") + self.cycles(s.t_settle_ns, "sensing.t_settle_ns")
+                + self.cycles(s.t_latch_ns, "sensing.t_latch_ns"))
+
+    def to_dict(self) -> dict:
+        """The resolved config as plain TOML-able data (for results and reports)."""
+        out = {"name": self.name, "description": self.description}
+        for sec in SECTIONS:
+            out[sec] = dataclasses.asdict(getattr(self, sec))
+        return out
+
+    def replace(self, **overrides) -> "ArchConfig":
+        """A new config with ``{"section.key": value}`` overrides, validated like a file."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            sec, _, key = dotted.partition(".")
+            if sec not in SECTIONS or not key:
+                raise ConfigError(f"override {dotted!r}: expected SECTION.KEY with SECTION one of {', '.join(SECTIONS)}")
+            data[sec][key] = value
+        return from_dict(data, self.path)
+
+
+def _coerce(where: str, key: str, value, default):
+    kind = type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        raise ConfigError(f"{where}.{key} = {value!r}: expected {kind.__name__}")
+    if kind in (int, float) and (value < 0 or (isinstance(value, float) and not math.isfinite(value))):
+        raise ConfigError(f"{where}.{key} = {value!r}: must be a finite number >= 0")
+    return value
+
+
+def from_dict(data: dict, path: Path | None = None) -> ArchConfig:
+    """Validate plain data (as parsed from TOML) into an :class:`ArchConfig`."""
+    src = str(path) if path else "<config>"
+    allowed = {"name", "description", *SECTIONS}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{src}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    sections = {}
+    for sec, cls in SECTIONS.items():
+        table = data.get(sec, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{src}: {sec} = {table!r}: expected a table")
+        defaults = cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(table) - names)
+        if bad:
+            raise ConfigError(f"{src}: {sec}.{bad[0]} = {table[bad[0]]!r}: unknown key; allowed: {', '.join(sorted(names))}")
+        values = {k: _coerce(f"{src}: {sec}", k, v, getattr(defaults, k)) for k, v in table.items()}
+        for key, value in values.items():
+            choices = _CHOICES.get((sec, key))
+            if choices and value not in choices:
+                raise ConfigError(f"{src}: {sec}.{key} = {value!r}: allowed: {', '.join(choices)}")
+        sections[sec] = cls(**values)
+    cfg = ArchConfig(name=str(data.get("name", Path(src).stem)), description=str(data.get("description", "")),
+                     path=path, **sections)
+    _check(cfg, src)
+    return cfg
+
+
+def _check(cfg: ArchConfig, src: str):
+    def need(cond, key, value, allowed):
+        if not cond:
+            raise ConfigError(f"{src}: {key} = {value!r}: {allowed}")
+
+    s = cfg.subarray
+    need(s.rows >= 1, "subarray.rows", s.rows, "must be >= 1")
+    need(s.columns >= 1, "subarray.columns", s.columns, "must be >= 1")
+    need(1 <= s.rows_per_phase <= s.rows, "subarray.rows_per_phase", s.rows_per_phase,
+         f"allowed range 1..subarray.rows ({s.rows})")
+    need(cfg.technology.t_clk_ns > 0, "technology.t_clk_ns", cfg.technology.t_clk_ns, "must be > 0")
+    need(cfg.converter.bits >= 1 and 2 ** cfg.converter.bits > s.columns, "converter.bits", cfg.converter.bits,
+         f"must resolve 0..subarray.columns ({s.columns}): at least {math.ceil(math.log2(s.columns + 1))}")
+    need(cfg.buffer.width_bits >= 1 and cfg.buffer.ports >= 1, "buffer.width_bits/ports",
+         (cfg.buffer.width_bits, cfg.buffer.ports), "must be >= 1")
+    need(cfg.buffer.capacity_bits >= cfg.buffer.width_bits, "buffer.capacity_bits", cfg.buffer.capacity_bits,
+         f"must hold at least one word ({cfg.buffer.width_bits} bits)")
+    need(cfg.digital.macs_per_cycle >= 1, "digital.macs_per_cycle", cfg.digital.macs_per_cycle, "must be >= 1")
+    need(cfg.chip.subarrays >= 1, "chip.subarrays", cfg.chip.subarrays, "must be >= 1")
+    need(cfg.neuron.acc_bits >= 2, "neuron.acc_bits", cfg.neuron.acc_bits, "must be >= 2")
+    need(cfg.mtj.r_p_ohm > 0 and cfg.mtj.v_half_v > 0, "mtj.r_p_ohm/v_half_v", (cfg.mtj.r_p_ohm, cfg.mtj.v_half_v),
+         "must be > 0")
+    cfg.t_sense_cycles  # noqa: B018  (raises if a phase is not a whole number of cycles)
+    cfg.cycles(cfg.neuron.t_update_ns, "neuron.t_update_ns")
+    cfg.cycles(cfg.buffer.t_access_ns, "buffer.t_access_ns")
+
+
+def load_arch(path) -> ArchConfig:
+    """Read and validate an architecture TOML file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: architecture config not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    return from_dict(data, path)
