@@ -1,0 +1,146 @@
+"""Bit packing of spike and weight vectors into 64-bit words, and a hardware popcount.
+
+A fan-in of ``L`` binary values (spikes 0/1, or weights with bit 1 = +1) is stored as
+``ceil(L / 64)`` little-endian ``uint64`` words: value ``j`` is bit ``j % 64`` of word
+``j // 64``. The ``64 * ceil(L / 64) - L`` unused high bits of the last word are 0, so
+in an XNOR they match each other and the offset ``k`` of :mod:`.xnor` counts them.
+
+``pack_bits`` treats any non-zero byte as a 1 (the kernels are given 0/1 arrays).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+WORD_BITS = 64
+
+# Multiplying 8 little-endian 0/1 bytes by this constant gathers byte i into bit 56 + i
+# (the partial products 2**(8*i + 7*j + 7) never collide, so there is no carry).
+_GATHER8 = np.uint64(0x0102040810204080)
+
+
+@intrinsic
+def popcount64(typingctx, x):
+    """Number of set bits of a 64-bit integer, as int64 (LLVM ``ctpop``: POPCNT/VPOPCNTQ).
+
+    The result is signed so that sums of popcounts stay integer in Numba (uint64 + int64
+    would promote to float64).
+    """
+    if not isinstance(x, types.Integer) or x.bitwidth != 64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.int64(x), codegen
+
+
+def n_words(length: int) -> int:
+    """Number of 64-bit words that hold ``length`` bits."""
+    return (int(length) + WORD_BITS - 1) // WORD_BITS
+
+
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_ONES8 = np.uint64(0x0101010101010101)
+
+
+def _bytes_to_bits(v):
+    """8 little-endian bytes of ``v`` -> 8 bits (byte i -> bit i), any non-zero byte is 1."""
+    nonzero = ((v & _LOW7) + _LOW7) | v  # bit 7 of each byte set iff the byte != 0
+    return (((nonzero >> np.uint64(7)) & _ONES8) * _GATHER8) >> np.uint64(56)
+
+
+_bytes_to_bits_jit = njit(inline="always")(_bytes_to_bits)
+
+
+@njit(parallel=True, cache=True)
+def _pack_groups(groups, out):
+    """Rows of 8-byte groups (uint64 view of the bytes, length % 8 == 0) -> words."""
+    rows, n_groups = groups.shape
+    width = out.shape[1]
+    for r in prange(rows):
+        row = groups[r]
+        for wi in range(width):
+            word = np.uint64(0)
+            g0 = 8 * wi
+            for g in range(min(8, n_groups - g0)):
+                word |= _bytes_to_bits_jit(row[g0 + g]) << np.uint64(8 * g)
+            out[r, wi] = word
+
+
+@njit(parallel=True, cache=True)
+def _pack_rows(bits, out):
+    """Rows of bytes of any length -> words (8 bytes at a time, then a bit-wise tail)."""
+    rows, length = bits.shape
+    width = out.shape[1]
+    for r in prange(rows):
+        row = bits[r]
+        for wi in range(width):
+            start = 64 * wi
+            stop = min(start + 64, length)
+            n_full = (stop - start) // 8
+            word = np.uint64(0)
+            for g in range(n_full):
+                v = np.uint64(0)
+                for i in range(8):
+                    v |= np.uint64(row[start + 8 * g + i]) << np.uint64(8 * i)
+                word |= _bytes_to_bits_jit(v) << np.uint64(8 * g)
+            for j in range(start + 8 * n_full, stop):
+                word |= np.uint64(row[j] != 0) << np.uint64(j - start)
+            out[r, wi] = word
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Pack a 0/1 ``uint8`` array ``(..., L)`` into ``uint64`` words ``(..., ceil(L/64))``."""
+    bits = np.ascontiguousarray(bits, dtype=np.uint8)
+    lead, length = bits.shape[:-1], bits.shape[-1]
+    flat = bits.reshape(int(np.prod(lead)), length)
+    out = np.empty((flat.shape[0], n_words(length)), dtype=np.uint64)
+    if length % 8 == 0:
+        _pack_groups(flat.view(np.uint64), out)
+    else:
+        _pack_rows(flat, out)
+    return out.reshape(*lead, out.shape[1])
+
+
+@njit(parallel=True, cache=True)
+def _unpack_rows(words, out):
+    rows, length = out.shape
+    for r in prange(rows):
+        for j in range(length):
+            out[r, j] = np.uint8((words[r, j >> 6] >> np.uint64(j & 63)) & np.uint64(1))
+
+
+def unpack_bits(words: np.ndarray, length: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`: ``uint64 (..., W)`` -> 0/1 ``uint8 (..., length)``."""
+    words = np.ascontiguousarray(words, dtype=np.uint64)
+    if n_words(length) != words.shape[-1]:
+        raise ValueError(f"{words.shape[-1]} words cannot hold exactly {length} bits")
+    lead = words.shape[:-1]
+    flat = words.reshape(int(np.prod(lead)), words.shape[-1])
+    out = np.empty((flat.shape[0], int(length)), dtype=np.uint8)
+    _unpack_rows(flat, out)
+    return out.reshape(*lead, int(length))
+
+
+def pack_bits_ref(bits: np.ndarray) -> np.ndarray:
+    """NumPy twin of :func:`pack_bits`: word ``w`` = sum of ``bit[64 w + i] << i``."""
+    bits = np.asarray(bits)
+    length = bits.shape[-1]
+    width = n_words(length)
+    padded = np.zeros(bits.shape[:-1] + (width * WORD_BITS,), dtype=np.uint64)
+    padded[..., :length] = bits != 0
+    shifts = np.arange(WORD_BITS, dtype=np.uint64)
+    chunks = padded.reshape(bits.shape[:-1] + (width, WORD_BITS)) << shifts
+    return np.bitwise_or.reduce(chunks, axis=-1).astype(np.uint64)
+
+
+def unpack_bits_ref(words: np.ndarray, length: int) -> np.ndarray:
+    """NumPy twin of :func:`unpack_bits`."""
+    words = np.asarray(words, dtype=np.uint64)
+    shifts = np.arange(WORD_BITS, dtype=np.uint64)
+    bits = (words[..., None] >> shifts) & np.uint64(1)
+    bits = bits.reshape(words.shape[:-1] + (words.shape[-1] * WORD_BITS,))
+    return bits[..., : int(length)].astype(np.uint8)
