@@ -22,6 +22,7 @@ from .network import EncodingKind, Precision
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 SURROGATES = ("arctan", "triangle")
 OPTIMIZERS = ("adam", "sgd")
+AUGMENTATIONS = ("none", "crop_flip")
 LAYER_OPS = ("conv2d", "resblock", "maxpool2d", "flatten", "linear")
 
 
@@ -55,6 +56,7 @@ class TrainSpec:
     surrogate_alpha: float = 2.0
     seed: int = 0
     threads: int = 2
+    augment: str = "none"  # "crop_flip": random 4-pixel-padded crop + horizontal flip
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ def load_workload(path) -> Workload:
         surrogate_alpha=t.get("surrogate_alpha", float, 2.0, 1e-3, 100.0),
         seed=t.get("seed", int, 0, 0, 2**31 - 1),
         threads=t.get("threads", int, 2, 1, 256),
+        augment=t.get("augment", str, "none", choices=AUGMENTATIONS),
     )
     results = raw.get("results", {})
     if not isinstance(results, dict):

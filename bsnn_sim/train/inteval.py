@@ -18,6 +18,14 @@ from ..network import Compute, Conv2d, Flatten, MaxPool2d, Network, NeuronKind
 
 def integer_predict(net: Network, images: np.ndarray, image_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Predictions (B,) and final readout accumulators (B, classes) for uint8 images."""
+    acc, _ = integer_forward(net, images, image_index)
+    return acc.argmax(dim=1).numpy(), acc.numpy()
+
+
+def integer_forward(net: Network, images: np.ndarray, image_index: np.ndarray):
+    """Final readout accumulators (B, classes) and every node's output per step
+    (``{name: tensor (T, B, ...)}``, spikes as 0/1) for uint8 images."""
+    history = {}
     weights = {n.name: torch.from_numpy(n.weight.astype(np.float64)) for n in net.compute_nodes()}
     state = {n.name: None for n in net.compute_nodes()}
     for t in range(net.time_steps):
@@ -31,8 +39,10 @@ def integer_predict(net: Network, images: np.ndarray, image_index: np.ndarray) -
                 out[node.name] = src.flatten(1)
             else:
                 out[node.name] = _step(node, weights[node.name], src, out, state)
-    acc = state[net.readout.name]
-    return acc.argmax(dim=1).numpy(), acc.numpy()
+        for name, value in out.items():
+            if value is not None:
+                history.setdefault(name, []).append(value)
+    return state[net.readout.name], {k: torch.stack(v) for k, v in history.items()}
 
 
 def _step(node: Compute, w, x, out, state):

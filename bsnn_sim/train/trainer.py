@@ -42,6 +42,21 @@ def encode_batch(images: torch.Tensor, workload, training: bool, gen=None) -> to
     return torch.bernoulli(p, generator=gen)
 
 
+def augment_batch(images: torch.Tensor, gen) -> torch.Tensor:
+    """Random crop of the 4-pixel zero-padded image and a random horizontal flip."""
+    b, _, h, w = images.shape
+    padded = F.pad(images, (4, 4, 4, 4))
+    dy = torch.randint(0, 9, (b,), generator=gen)
+    dx = torch.randint(0, 9, (b,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
+    out = padded[torch.arange(b)[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None],
+                 rows, cols]
+    flip = torch.rand(b, generator=gen) < 0.5
+    out[flip] = out[flip].flip(-1)
+    return out
+
+
 def float_accuracy(model, images, labels, workload, batch_size=1000) -> float:
     model.eval()
     correct = 0
@@ -88,10 +103,11 @@ def train(workload, out: Path, data_dir=None, resume=False, limit=None, epochs=N
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
+        sched.total_steps = epochs * steps_per_epoch  # resuming with more epochs extends the schedule
         gen.set_state(state["gen"])
         start_epoch = state["epoch"]
         log(f"resumed from {ckpt} after epoch {start_epoch}")
-    images = torch.from_numpy(train_set.images)
+    images = torch.from_numpy(train_set.images.copy())
     labels = torch.from_numpy(train_set.labels)
     t0 = time.time()
     for epoch in range(start_epoch, epochs):
@@ -101,13 +117,16 @@ def train(workload, out: Path, data_dir=None, resume=False, limit=None, epochs=N
         te = time.time()
         for b in range(steps_per_epoch):
             idx = perm[b * spec.batch_size:(b + 1) * spec.batch_size]
-            logits = model(encode_batch(images[idx], workload, True, gen))
+            xb = images[idx]
+            if spec.augment == "crop_flip":
+                xb = augment_batch(xb, gen)
+            logits = model(encode_batch(xb, workload, True, gen))
             loss = F.cross_entropy(logits, labels[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == labels[idx]).sum())
             seen += len(idx)
         acc = float_accuracy(model, test_set.images, test_set.labels, workload)
