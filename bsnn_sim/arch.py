@@ -1,9 +1,10 @@
 """Architecture configs: the STT-MRAM in-memory hardware a network is simulated on.
 
 A config is a TOML file of named sections (see ``arch_configs/stt_bsnn_65nm.toml``,
-which carries the source of every default). Loading validates every key (unknown keys
-are errors naming the file, the key, the value and the allowed range) and returns a
-frozen :class:`ArchConfig`. Units live in key names (``_ns``, ``_ohm``, ``_pj`` ...).
+which carries the source of every default; ``docs/calibration.md`` derives the energy
+defaults). Loading validates every key (unknown keys are errors naming the file, the
+key, the value and the allowed range) and returns a frozen :class:`ArchConfig`. Units
+live in key names (``_ns``, ``_ohm``, ``_pj`` ...).
 
 Times are given in ns and converted once, here, to integer clock cycles
 (:meth:`ArchConfig.cycles`), with an error if the conversion would round by more than
@@ -34,7 +35,7 @@ class Technology:
 
 @dataclass(frozen=True)
 class MTJ:
-    r_p_ohm: float = 4000.0  # parallel-state resistance at low bias
+    r_p_ohm: float = 4000.0  # parallel-state resistance (bias-independent here); RA ~5 Ohm um^2 at 40 nm
     tmr_pct: float = 150.0  # zero-bias tunnel magnetoresistance, R_AP = R_P * (1 + TMR)
     v_half_v: float = 0.5  # bias at which the TMR halves: TMR(V) = TMR0 / (1 + (V / v_half)^2)
     diameter_nm: float = 40.0
@@ -47,7 +48,9 @@ class Access:
 
 @dataclass(frozen=True)
 class Cell:
-    area_f2: float = 60.0  # 2T-2MTJ differential cell area in F^2 (F = node)
+    area_f2: float = 150.0  # 2T-2MTJ differential cell area in F^2 (F = node); two ~1 um wide access FETs
+    c_bl_ff: float = 1.0  # capacitance one cell adds to each of its BL and BLB (junction + wire pitch)
+    c_wl_ff: float = 2.2  # capacitance one cell adds to its word line (two access-FET gates + wire pitch)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ class Subarray:
     columns: int = 288  # synapses per row: the fan-in chunk sensed at once
     rows_per_phase: int = 1  # rows sensed in parallel in one phase (each has a converter)
     v_read_v: float = 0.3  # bit-line drive voltage of a sensing
-    c_bitline_ff: float = 1.2  # capacitance of one bit line (BL or BLB), driver included
+    c_bitline_ff: float = 11.0  # fixed capacitance of one bit line (BL or BLB): driver output + routing;
+    # the line's total is c_bitline_ff + rows * cell.c_bl_ff
+    driver_area_um2_per_column: float = 17.0  # spike latch + BL and BLB drivers of one column
 
 
 @dataclass(frozen=True)
@@ -73,16 +78,16 @@ class Converter:
     fom_fj_per_step: float = 2.0  # Walden figure of merit, energy = FoM * 2**bits
     offset_sigma_mv: float = 5.0  # static sense-amp offset (per circuit)
     noise_sigma_mv: float = 0.3  # thermal noise per sensing
-    area_um2: float = 300.0
+    area_um2: float = 1200.0  # compact 9-bit SAR: CDAC + comparator + SAR logic
 
 
 @dataclass(frozen=True)
 class Neuron:
     acc_bits: int = 16  # membrane / partial-sum accumulator width
-    e_add_pj: float = 0.03  # one accumulate of a partial sum
-    e_fire_pj: float = 0.02  # threshold compare, spike, reset by subtraction
+    e_add_pj: float = 0.09  # one accumulate of a partial sum (one acc_bits-wide addition)
+    e_fire_pj: float = 0.09  # one output spike: reset by subtraction U -= theta' (one acc_bits-wide addition)
     t_update_ns: float = 0.5  # neuron update after the last chunk of a step
-    area_um2: float = 150.0
+    area_um2: float = 400.0  # 16-bit adder + membrane, bias and threshold registers
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,9 @@ class Buffer:
     width_bits: int = 64  # one read or write moves this many spikes
     ports: int = 1  # concurrent accesses
     t_access_ns: float = 0.5
-    e_read_pj_per_bit: float = 0.002
-    e_write_pj_per_bit: float = 0.003
-    area_um2_per_bit: float = 0.5
+    e_read_pj_per_bit: float = 0.1  # 8 KB SRAM scratchpad at 65 nm
+    e_write_pj_per_bit: float = 0.12
+    area_um2_per_bit: float = 1.0  # 6T cell ~0.5 um^2 at ~50 % array efficiency
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,8 @@ class Digital:
     """Unit for the non-binary first and last layers (int8 weights, uint8 pixels)."""
 
     macs_per_cycle: int = 64
-    e_mac_pj: float = 0.2  # one 8x8-bit multiply-accumulate at 65 nm
-    area_um2: float = 50000.0
+    e_mac_pj: float = 0.45  # one 8x8-bit multiply + accumulate at 65 nm
+    area_um2: float = 50000.0  # 64 MACs of ~700 um^2 + control
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ class Chip:
     subarrays: int = 4096  # in-memory subarrays available on the chip
     replication: str = "fill"  # "none" | "fill": replicate layers to use spare subarrays
     p_leak_uw_per_subarray: float = 1.0  # peripheral leakage of one subarray
-    periphery_area_um2_per_subarray: float = 400.0
+    periphery_area_um2_per_subarray: float = 400.0  # word-line driver, SL switch, control (drivers: subarray)
 
 
 SECTIONS = {
@@ -223,6 +228,8 @@ def _check(cfg: ArchConfig, src: str):
     need(1 <= s.rows_per_phase <= s.rows, "subarray.rows_per_phase", s.rows_per_phase,
          f"allowed range 1..subarray.rows ({s.rows})")
     need(cfg.technology.t_clk_ns > 0, "technology.t_clk_ns", cfg.technology.t_clk_ns, "must be > 0")
+    need(0 < s.v_read_v < cfg.technology.vdd_v, "subarray.v_read_v", s.v_read_v,
+         f"allowed range 0 < v_read_v < technology.vdd_v ({cfg.technology.vdd_v})")
     need(cfg.converter.bits >= 1 and 2 ** cfg.converter.bits > s.columns, "converter.bits", cfg.converter.bits,
          f"must resolve 0..subarray.columns ({s.columns}): at least {math.ceil(math.log2(s.columns + 1))}")
     need(cfg.buffer.width_bits >= 1 and cfg.buffer.ports >= 1, "buffer.width_bits/ports",
