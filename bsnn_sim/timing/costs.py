@@ -1,0 +1,194 @@
+"""Cycle costs and action counts of every layer-step (pure; no SimPy).
+
+Both the SimPy engine and :func:`~bsnn_sim.timing.closed_form.closed_form_latency`
+take their durations from here, so the two differ only in *scheduling*.
+
+A layer-step (layer ``L``, image ``i``, time step ``t``) runs four phases in order:
+
+1. **read** the step's input spikes from each input :class:`SpikeBuffer` (main input
+   and residual, through their own ports, concurrently):
+   ``max_e ceil(ceil(bits_e / buffer.width_bits) / buffer.ports) * cycles(t_access_ns)``.
+   ``bits_e`` is one step of the tensor the consumer reads (after pooling); a pixel
+   input is 8 bits per pixel. A layer whose input is a static encoding (direct or
+   threshold) reads it only at ``t = 0``.
+2. **drive + sense** (in-memory layer): ``A`` active positions spread over ``R``
+   replicas; a replica senses its positions one after another, each taking
+   ``phases_per_position`` sensing phases of ``arch.t_sense_cycles`` (chunks and row
+   groups sense in parallel in their own subarrays): ``ceil(A / R) * ppp * t_sense``.
+   **compute** (digital layer): ``ceil(MACs / digital.macs_per_cycle)`` on the shared
+   :class:`DigitalUnit`, ``MACs = P * N * F``. A layer with a static input computes its
+   current once per image (at ``t = 0``, 0 cycles after) and its neurons reuse it.
+3. **accumulate + fire**: the neuron array adds the partial sums and fires:
+   ``cycles(neuron.t_update_ns)``, every step.
+4. **write** the output spikes (a dense bitmap, pooled on the way if a MaxPool2d
+   follows) into each consumer's buffer: ``max_e`` of the same access formula. The
+   readout writes nothing.
+
+Action counts per layer-step (``C`` = active chunks, ``N`` = neurons per position):
+
+=================  ==================================================================
+sense_array        ``C * N`` row sensings (each active chunk is sensed on all N rows)
+convert            ``C * N`` conversions (one per row sensing)
+drive_bitlines     ``C * row_groups``: a chunk is driven once onto each of its row
+                   groups' subarrays and held while that subarray's rows are sensed
+neuron_add         in-memory: ``C * N`` partial sums; digital: ``P * N``; a static
+                   layer after ``t = 0``: ``P * N`` (adding the stored current)
+neuron_fire        the layer's output spikes (0 for the readout)
+digital_mac        ``P * N * F`` (digital layers; static: ``t = 0`` only)
+buffer_read_bit    bits read by the layer at this step (all input buffers)
+buffer_write_bit   bits written at this step (every consumer's buffer; dense bitmap)
+=================  ==================================================================
+
+With ``sensing.skip_zero_chunks`` off, ``A = P`` and ``C = P * chunks``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..arch import ArchConfig
+from ..errors import SimulationError
+from ..mapping import Mapping
+from ..network import INPUT, Compute, Network, NeuronKind
+from ..encoding import is_static
+from .activity import Activity
+
+ACTIONS = ("sense_array", "drive_bitlines", "convert", "neuron_add", "neuron_fire", "buffer_read_bit",
+           "buffer_write_bit", "digital_mac")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One spike-buffer connection from a producer (a compute layer or the input) to a consumer."""
+
+    name: str  # "<consumer>.in" or "<consumer>.res"
+    producer: str  # compute layer name, or INPUT (the chip's input memory)
+    consumer: str
+    bits: int  # one time step of the tensor the consumer reads
+    access_cycles: int  # reading or writing one step through the buffer's ports
+
+
+@dataclass(frozen=True)
+class LayerCosts:
+    """Durations (cycles) and action counts of one layer for the selected images."""
+
+    name: str
+    in_memory: bool
+    readout: bool
+    static: bool  # input is a static encoding: read and computed at t = 0 only
+    replicas: int
+    cycles_per_position: int  # phases_per_position * t_sense (in-memory)
+    in_edges: tuple  # Edge, main input first
+    out_edges: tuple
+    active_positions: np.ndarray  # (n, T): positions sensed (in-memory)
+    core: np.ndarray  # (n, T): sensing or digital-unit cycles
+    update_cycles: int
+    write_cycles: int
+    actions: dict  # action -> (n, T) int64
+
+    def reads(self, t: int) -> tuple:
+        """Edges read at step ``t`` (a static main input only at t = 0)."""
+        if self.static and t > 0:
+            return self.in_edges[1:]
+        return self.in_edges
+
+    def read_cycles(self, t: int) -> int:
+        return max((e.access_cycles for e in self.reads(t)), default=0)
+
+    def duration(self, i: int, t: int) -> int:
+        """Contention-free duration of layer-step (image row i, step t)."""
+        return self.read_cycles(t) + int(self.core[i, t]) + self.update_cycles + self.write_cycles
+
+
+def source_layer(net: Network, tensor: str) -> str:
+    """The compute layer (or INPUT) behind a tensor, looking through MaxPool2d/Flatten."""
+    while tensor != INPUT and not isinstance(net.node(tensor), Compute):
+        tensor = net.node(tensor).input
+    return tensor
+
+
+def access_cycles(bits: int, arch: ArchConfig) -> int:
+    b = arch.buffer
+    words = math.ceil(bits / b.width_bits)
+    return math.ceil(words / b.ports) * arch.cycles(b.t_access_ns, "buffer.t_access_ns")
+
+
+def edges_of(net: Network, arch: ArchConfig) -> list[Edge]:
+    """Every buffer edge, in network order (main input before residual)."""
+    out = []
+    for node in net.compute_nodes():
+        for suffix, tensor in (("in", node.input), ("res", node.residual)):
+            if tensor is None:
+                continue
+            bits = int(np.prod(net.shapes[tensor])) * (1 if net.is_spiking(tensor) else 8)
+            out.append(Edge(f"{node.name}.{suffix}", source_layer(net, tensor), node.name, bits,
+                            access_cycles(bits, arch)))
+    return out
+
+
+def select_images(activity: Activity, images) -> np.ndarray:
+    """Row indices into the activity arrays: None = all, int = the first n, or a sequence."""
+    n = activity.n_images
+    idx = np.arange(n) if images is None else (np.arange(images) if np.isscalar(images) else np.asarray(images))
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= n:
+        raise SimulationError(f"images {images!r} not within the activity's {n} images")
+    return idx.astype(np.int64)
+
+
+def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Activity, images=None) -> list[LayerCosts]:
+    """Costs of every compute layer (network order) for the selected images."""
+    skip = arch.sensing.skip_zero_chunks
+    activity.check(net, mapping, skip)
+    idx = select_images(activity, images)
+    steps = net.time_steps
+    edges = edges_of(net, arch)
+    t_update = arch.cycles(arch.neuron.t_update_ns, "neuron.t_update_ns")
+    t_sense = arch.t_sense_cycles
+    mpc = arch.digital.macs_per_cycle
+    shape = (len(idx), steps)
+    result = []
+    for lm in mapping.layers:
+        node = net.node(lm.name)
+        readout = node.neuron is NeuronKind.READOUT
+        static = node.input == INPUT and is_static(net.encoding)
+        mask = np.ones(steps, np.int64)
+        if static:
+            mask[1:] = 0
+        p, n = lm.positions, lm.out_features
+        zeros = np.zeros(shape, np.int64)
+        acts = {a: zeros for a in ACTIONS}
+        if lm.in_memory:
+            if skip:
+                pos = activity.active_positions[lm.name][idx] * mask
+                ch = activity.active_chunks[lm.name][idx] * mask
+            else:
+                pos, ch = np.broadcast_to(p * mask, shape).copy(), np.broadcast_to(p * lm.chunks * mask, shape).copy()
+            core = -(-pos // lm.replicas) * lm.phases_per_position * t_sense
+            acts.update(sense_array=ch * n, convert=ch * n, drive_bitlines=ch * lm.drives_per_chunk,
+                        neuron_add=ch * n + (1 - mask) * p * n)
+        else:
+            pos = zeros
+            macs = np.broadcast_to(lm.macs_per_step * mask, shape).astype(np.int64)
+            core = -(-macs // mpc)
+            acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64))
+        if not readout:
+            acts["neuron_fire"] = activity.spikes[lm.name][idx].copy()
+        ins = tuple(e for e in edges if e.consumer == lm.name)
+        outs = tuple(e for e in edges if e.producer == lm.name)
+        read_bits = np.array([sum(e.bits for e in (ins[1:] if static and t else ins)) for t in range(steps)])
+        acts["buffer_read_bit"] = np.broadcast_to(read_bits, shape).astype(np.int64)
+        acts["buffer_write_bit"] = np.full(shape, sum(e.bits for e in outs), np.int64)
+        write = max((e.access_cycles for e in outs), default=0)
+        result.append(LayerCosts(lm.name, lm.in_memory, readout, static, lm.replicas,
+                                 lm.phases_per_position * t_sense, ins, outs, pos, core, t_update, write, acts))
+    return result
+
+
+def action_totals(costs: list[LayerCosts]) -> tuple[dict, dict]:
+    """(per layer {action: count}, chip total {action: count}) over the selected images."""
+    per_layer = {c.name: {a: int(c.actions[a].sum()) for a in ACTIONS} for c in costs}
+    total = {a: sum(d[a] for d in per_layer.values()) for a in ACTIONS}
+    return per_layer, total

@@ -1,0 +1,106 @@
+"""Tile: the hardware of one compute layer and the process that runs its layer-steps.
+
+A tile owns its input SpikeBuffers (one per input edge: main and residual), its
+SubarrayGroup (in-memory layer) or a share of the chip's DigitalUnit (digital layer),
+and its NeuronArray. Its process runs the layer-steps of every image in order,
+``(image 0, t = 0 .. T-1), (image 1, ...)``; a layer-step starts when its inputs for
+that step are in its buffers and the previous layer-step has finished, so layers and
+time steps pipeline. Phases of a layer-step (cycle costs in :mod:`.costs`):
+
+1. *read*: wait for the step in every input buffer (or the image in the InputMemory),
+   read it (one timeout), free the buffer space;
+2. *drive + sense* on the SubarrayGroup (one timeout per busy replica), or *compute*
+   on the DigitalUnit (one timeout); skipped when it costs 0 cycles;
+3. *accumulate + fire* in the NeuronArray (one timeout);
+4. *write*: reserve room in every consumer's buffer (stalls while full), write (one
+   timeout), publish the step. The readout writes nothing; its step 3 at ``t = T-1``
+   ends the image.
+"""
+
+from __future__ import annotations
+
+from ..errors import SimulationError
+from .neuron import NeuronArray
+from .subarray import SubarrayGroup
+
+
+class Tile:
+    def __init__(self, chip, costs, n_images: int, steps: int):
+        env = self.env = chip.env
+        self.chip = chip
+        self.costs = costs
+        self.name = costs.name
+        self.n_images, self.steps = n_images, steps
+        self.neurons = NeuronArray(env, costs.name, costs.update_cycles)
+        self.subarrays = (SubarrayGroup(env, costs.name, costs.replicas, costs.cycles_per_position)
+                          if costs.in_memory else None)
+        self.outputs = [chip.buffers[e.name] for e in costs.out_edges]
+        self._reads = [[(e, chip.buffers.get(e.name)) for e in costs.reads(t)] for t in range(steps)]
+        self._read_cycles = [costs.read_cycles(t) for t in range(steps)]
+        self._core = costs.core.tolist()
+        self._positions = costs.active_positions.tolist()
+        self.finish = [[0] * steps for _ in range(n_images)]
+        self.read_busy = 0
+        self.write_busy = 0
+
+    def run(self):
+        """Process: every layer-step of every image, in order."""
+        for i in range(self.n_images):
+            for t in range(self.steps):
+                yield from self.step(i, t)
+
+    def step(self, i: int, t: int):
+        """Process body of one layer-step: read, drive + sense (or compute), accumulate + fire, write."""
+        env, chip, trace = self.env, self.chip, self.chip.trace
+        reads = self._reads[t]
+        for edge, buf in reads:
+            if buf is None:
+                yield chip.inputs.arrivals[i]
+            else:
+                token = yield buf.ready()
+                if token != (i, t):
+                    raise SimulationError(f"{edge.name}: expected step {(i, t)}, got {token}")
+        start = env.now
+        if t == 0 and any(buf is None for _, buf in reads):
+            chip.note_start(i, start)
+        if self._read_cycles[t]:
+            yield env.timeout(self._read_cycles[t])
+            self.read_busy += self._read_cycles[t]
+        for _, buf in reads:
+            if buf is not None:
+                buf.free()
+        if trace is not None:
+            trace.append((self.name, i, t, "read", start, env.now))
+        core = self._core[i][t]
+        if core:
+            begin = env.now
+            if self.subarrays is not None:
+                yield from self.subarrays.sense(self._positions[i][t])
+            else:
+                yield from chip.digital.compute(core)
+            if trace is not None:
+                trace.append((self.name, i, t, "sense" if self.subarrays is not None else "compute", begin, env.now))
+        begin = env.now
+        yield from self.neurons.update()
+        if trace is not None:
+            trace.append((self.name, i, t, "update", begin, env.now))
+        if self.outputs:
+            yield from self.write(i, t)
+        self.finish[i][t] = env.now
+        if self.costs.readout and t == self.steps - 1:
+            chip.image_done(i)
+
+    def write(self, i: int, t: int):
+        """Process body: reserve room in every consumer's buffer, write the words, publish."""
+        env = self.env
+        begin = env.now
+        for buf in self.outputs:
+            yield from buf.reserve()
+        cycles = self.costs.write_cycles
+        if cycles:
+            yield env.timeout(cycles)
+            self.write_busy += cycles
+        for buf in self.outputs:
+            buf.publish((i, t))
+        if self.chip.trace is not None:
+            self.chip.trace.append((self.name, i, t, "write", begin, env.now))

@@ -1,0 +1,293 @@
+"""Timing engine: hand-checkable micro-scenarios, the closed form, action counts.
+
+Default clock: t_clk 0.5 ns, so one sensing phase (0.5 + 1.0 + 0.5 ns) is 4 cycles,
+a neuron update 1 cycle, a buffer access 1 cycle (64-bit words, one port) and the
+digital unit does 64 MACs per cycle.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from bsnn_sim.arch import ArchConfig
+from bsnn_sim.errors import SimulationError
+from bsnn_sim.mapping import map_network
+from bsnn_sim.network import INPUT, Conv2d, Encoding, EncodingKind, Flatten, Linear, Network, NeuronKind, Precision
+from bsnn_sim.timing import ACTIONS, Activity, closed_form_latency, simulate_timing
+from bsnn_sim.timing.clock import Clock
+from bsnn_sim.timing.subarray import SubarrayGroup
+from netfactory import tiny_network
+
+T_SENSE = 4
+
+
+def layer(cls, name, src, shape, precision="binary", neuron=NeuronKind.IF, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    w = rng.choice(np.array([-1, 1], np.int8), size=shape)
+    out = shape[0]
+    return cls(name=name, input=src, weight=w, precision=Precision(precision), neuron=neuron, frac_bits=0,
+               bias=np.zeros(out, np.int32), theta=None if neuron is NeuronKind.READOUT else np.ones(out, np.int32),
+               res_gain=None if kw.get("residual") is None else np.ones(out, np.int32), **kw)
+
+
+def chain(steps=4):
+    """input (1,4,4) threshold spikes -> l1 binary 1x1 conv 1->4 (P = 16, static input)
+    -> l2 binary 1x1 conv 4->4 -> l3 binary 1x1 conv 4->4 + residual l1 -> flatten (64)
+    -> out int8 readout 64->2 (128 MACs = 2 cycles). Every spike tensor is 64 bits."""
+    return Network.build((1, 4, 4), steps, Encoding(EncodingKind.THRESHOLD), [
+        layer(Conv2d, "l1", INPUT, (4, 1, 1, 1)),
+        layer(Conv2d, "l2", "l1", (4, 4, 1, 1)),
+        layer(Conv2d, "l3", "l2", (4, 4, 1, 1), residual="l1"),
+        Flatten("flat", "l3"),
+        layer(Linear, "out", "flat", (2, 64), "int8", NeuronKind.READOUT),
+    ])
+
+
+def arch(**overrides):
+    return ArchConfig().replace(**{"chip.replication": "none", **overrides})
+
+
+def activity(net, m, positions, chunks=None, spikes=0, n=1):
+    """Same counts for every in-memory layer, image and step unless given per layer."""
+    steps = net.time_steps
+    full = lambda v: np.full((n, steps), v, np.int64) if np.isscalar(v) else np.asarray(v, np.int64)
+    pos, ch, sp = {}, {}, {}
+    for lm in m.layers:
+        if lm.in_memory:
+            p = positions[lm.name] if isinstance(positions, dict) else positions
+            c = (chunks[lm.name] if isinstance(chunks, dict) else chunks) if chunks is not None else p
+            pos[lm.name], ch[lm.name] = full(p), full(c)
+        if not lm.kind.startswith("readout"):
+            sp[lm.name] = full(spikes)
+    return Activity.from_dicts(pos, ch, sp)
+
+
+# ---- components --------------------------------------------------------------------
+
+def test_two_sensings_on_one_subarray_serialize():
+    env = Clock()
+    group = SubarrayGroup(env, "x", replicas=1, cycles_per_position=T_SENSE)
+    ends = []
+
+    def one():
+        yield from group.sense(1)
+        ends.append(env.now)
+
+    env.process(one())
+    env.process(one())
+    env.run()
+    assert ends == [T_SENSE, 2 * T_SENSE]
+    assert group.wait_cycles == T_SENSE and group.busy_cycles == 2 * T_SENSE
+
+
+def test_positions_spread_over_replicas_one_timeout_each():
+    env = Clock()
+    group = SubarrayGroup(env, "x", replicas=3, cycles_per_position=T_SENSE)
+    assert group.shares(7) == [3, 2, 2] and group.shares(2) == [1, 1] and group.shares(0) == []
+    env.process(group.sense(7))
+    env.run()
+    assert env.now == 3 * T_SENSE and group.busy_cycles == 7 * T_SENSE
+
+
+# ---- one layer-step ------------------------------------------------------------------
+
+def test_two_positions_on_one_replica_sense_back_to_back():
+    net = chain(steps=1)
+    m = map_network(net, arch())
+    r = simulate_timing(net, m, arch(), activity(net, m, 2), trace=True)
+    sense = {layer: (start, end) for layer, _, _, phase, start, end in r.trace if phase == "sense"}
+    for name in ("l1", "l2", "l3"):
+        start, end = sense[name]
+        assert end - start == 2 * T_SENSE
+    # l1: read 1 + sense 8 + update 1 + write 1 = 11; l2, l3 the same; out: read 1 + 2 MAC cycles + update 1
+    assert r.latency_cycles.tolist() == [11 * 3 + 4]
+
+
+def test_skipped_zero_chunk_costs_no_sensing_and_no_time():
+    # l2's fan-in of 8 inputs on 4-column subarrays: 2 chunks per position
+    net = Network.build((2, 4, 4), 2, Encoding(EncodingKind.THRESHOLD), [
+        layer(Conv2d, "l1", INPUT, (8, 2, 1, 1)), layer(Conv2d, "l2", "l1", (4, 8, 1, 1)),
+        Flatten("flat", "l2"), layer(Linear, "out", "flat", (2, 64), "int8", NeuronKind.READOUT)])
+    a = arch(**{"subarray.columns": 4, "converter.bits": 3})
+    m = map_network(net, a)
+    assert m["l2"].chunks == 2
+    both = simulate_timing(net, m, a, activity(net, m, {"l1": 3, "l2": 3}, {"l1": 3, "l2": 6}))
+    one_skipped = simulate_timing(net, m, a, activity(net, m, {"l1": 3, "l2": 3}, {"l1": 3, "l2": 5}))
+    n = m["l2"].out_features
+    # one zero chunk of an active position: N fewer sensings per step, same time (chunks sense in parallel)
+    assert both.actions["l2"]["sense_array"] - one_skipped.actions["l2"]["sense_array"] == 2 * n
+    assert both.latency_cycles.tolist() == one_skipped.latency_cycles.tolist()
+    # a position whose chunks are all zero is not sensed at all: one sensing phase less per step
+    fewer = simulate_timing(net, m, a, activity(net, m, {"l1": 3, "l2": 2}, {"l1": 3, "l2": 4}), trace=True)
+    assert both.latency_cycles[0] - fewer.latency_cycles[0] == 2 * T_SENSE
+    # nothing active: no sense phase, no sensing
+    idle = simulate_timing(net, m, a, activity(net, m, {"l1": 3, "l2": 0}, {"l1": 3, "l2": 0}), trace=True)
+    assert idle.actions["l2"]["sense_array"] == 0 and idle.actions["l2"]["drive_bitlines"] == 0
+    assert not [row for row in idle.trace if row[0] == "l2" and row[3] == "sense"]
+    assert both.latency_cycles[0] - idle.latency_cycles[0] == 2 * 3 * T_SENSE
+
+
+def test_full_spike_buffer_stalls_its_producer():
+    """Buffers of exactly one step (64 bits). l1 (static input) is fast after t = 0 (update
+    1 + write 1) and feeds l2 and, as a residual, l3. Every layer-step of l1/l2/l3 takes
+    read 1 + sense 4 + update 1 + write 1 = 7 cycles; out takes 4.
+
+    Unlimited: l1 ends t0..t3 at 7, 9, 11, 13; l2 at 14, 21, 28, 35; l3 at 21, 28, 35, 42;
+    out at 25, 32, 39, 46 -> latency 46.
+    One step per buffer: l1 may write step t into l3.res only after l3 has read step t-1.
+    l1 waits 8 -> 15, 17 -> 24, 26 -> 33 (7 stall cycles each, 21 in all) and publishes at
+    16, 25, 34; l2 then ends at 14, 23, 32, 41; l3 at 21, 30, 39, 48; out at 52: +6 cycles.
+    """
+    net = chain()
+    m = map_network(net, arch())
+    act = activity(net, m, 1)
+    free = simulate_timing(net, m, arch(), act)
+    tight = simulate_timing(net, m, arch(**{"buffer.capacity_bits": 64}), act)
+    assert free.latency_cycles.tolist() == [46] and sum(free.stalls.values()) == 0
+    assert tight.latency_cycles.tolist() == [52]
+    assert tight.stalls["buffer:l3.res"] == 21 and tight.stalls["buffer:l2.in"] == 0
+    assert tight.step_finish["l1"].tolist() == [[7, 16, 25, 34]]
+    assert tight.buffer_peak_bits["l3.res"] == 64
+    assert closed_form_latency(net, m, arch(), act) == 46
+
+
+def test_buffer_smaller_than_one_step_is_an_error():
+    net = chain()
+    m = map_network(net, arch())
+    with pytest.raises(SimulationError, match="needs 64 bits for one time step"):
+        simulate_timing(net, m, arch(**{"buffer.width_bits": 32, "buffer.capacity_bits": 32}), activity(net, m, 1))
+
+
+# ---- images, pipelining, counts ----------------------------------------------------------
+
+def test_images_one_at_a_time_each_equal_the_closed_form_and_pipelining_overlaps():
+    net = tiny_network(encoding="direct")
+    m = map_network(net, arch(**{"chip.replication": "fill"}))
+    act = Activity.random(net, m, 6, seed=3)
+    a = arch(**{"chip.replication": "fill"})
+    serial = simulate_timing(net, m, a, act)
+    assert serial.latency_cycles.tolist() == [closed_form_latency(net, m, a, act, i) for i in range(6)]
+    assert serial.total_cycles == serial.latency_cycles.sum()
+    piped = simulate_timing(net, m, a, act, pipelined=True)
+    assert piped.total_cycles < serial.total_cycles and piped.throughput_ips > serial.throughput_ips
+    assert piped.action_totals == serial.action_totals
+    # the first layer of image k+1 and the readout of image k now share the digital unit
+    assert piped.stalls["digital_unit"] > 0 and (piped.latency_cycles >= serial.latency_cycles).all()
+    two = simulate_timing(net, m, a, act, images=[4, 1])
+    assert two.latency_cycles.tolist() == [serial.latency_cycles[4], serial.latency_cycles[1]]
+    stats = serial.latency_stats()
+    assert stats["latency_p50_ns"] == stats["latency_p50_cycles"] * 0.5
+    assert "images/s" in serial.report()
+
+
+def test_static_first_layer_computes_its_macs_once_per_image():
+    net = tiny_network(encoding="direct")  # conv1: int8 over pixels, 36 positions x 4 x 9
+    m = map_network(net, arch())
+    r = simulate_timing(net, m, arch(), Activity.random(net, m, 3))
+    assert r.actions["conv1"]["digital_mac"] == 3 * 36 * 4 * 9
+    assert r.actions["out"]["digital_mac"] == 3 * net.time_steps * 3 * 5
+    assert r.actions["conv1"]["buffer_read_bit"] == 3 * 36 * 8  # pixels read once per image
+
+
+def test_action_counts_follow_activity_exactly():
+    net = tiny_network(encoding="rate")  # conv1 digital every step; conv2, fc1 in memory
+    m = map_network(net, arch())
+    rng = np.random.default_rng(1)
+    steps = net.time_steps
+    pos = {"conv2": rng.integers(0, 19, (2, steps)), "fc1": rng.integers(0, 2, (2, steps))}
+    chunks = {k: v.copy() for k, v in pos.items()}
+    spikes = {"conv1": rng.integers(0, 70, (2, steps)), "conv2": rng.integers(0, 70, (2, steps)),
+              "fc1": rng.integers(0, 3, (2, steps))}
+    r = simulate_timing(net, m, arch(), Activity.from_dicts(pos, chunks, spikes))
+    # conv2: 4 neurons on 4 one-row subarrays; fc1: 5 neurons
+    assert r.actions["conv2"]["sense_array"] == 4 * chunks["conv2"].sum()
+    assert r.actions["conv2"]["drive_bitlines"] == 4 * chunks["conv2"].sum()
+    assert r.actions["fc1"]["convert"] == 5 * chunks["fc1"].sum()
+    assert r.actions["fc1"]["neuron_add"] == 5 * chunks["fc1"].sum()
+    for name in spikes:
+        assert r.actions[name]["neuron_fire"] == spikes[name].sum()
+    assert r.actions["conv1"]["digital_mac"] == 2 * steps * 36 * 4 * 9
+    assert r.actions["conv2"]["buffer_write_bit"] == 2 * steps * 36  # pooled 4x3x3 bitmap into fc1's buffer
+    assert r.action_totals == {a: sum(r.actions[k][a] for k in r.actions) for a in ACTIONS}
+    doubled = Activity.from_dicts({k: 2 * v for k, v in pos.items()} | {"fc1": pos["fc1"]},
+                                  {k: 2 * v for k, v in chunks.items()} | {"fc1": chunks["fc1"]},
+                                  {k: 2 * v for k, v in spikes.items()})
+    r2 = simulate_timing(net, m, arch(), doubled)
+    assert r2.actions["conv2"]["sense_array"] == 2 * r.actions["conv2"]["sense_array"]
+    assert r2.actions["conv1"]["neuron_fire"] == 2 * r.actions["conv1"]["neuron_fire"]
+    assert r2.actions["conv1"]["digital_mac"] == r.actions["conv1"]["digital_mac"]
+
+
+def test_without_skipping_every_position_and_chunk_counts():
+    net = tiny_network()
+    a = arch(**{"sensing.skip_zero_chunks": False})
+    m = map_network(net, a)
+    r = simulate_timing(net, m, a, activity(net, m, 0, spikes=1, n=2))
+    steps = net.time_steps
+    assert r.actions["conv2"]["sense_array"] == 2 * steps * 36 * 4
+    assert r.actions["fc1"]["sense_array"] == 2 * steps * 5
+
+
+def test_bad_activity_is_rejected():
+    net = tiny_network()
+    m = map_network(net, arch())
+    with pytest.raises(SimulationError, match="active_positions\\['conv2'\\] = 37 exceeds"):
+        simulate_timing(net, m, arch(), activity(net, m, {"conv2": 37, "fc1": 1}))
+    with pytest.raises(SimulationError, match="no entry for layer 'fc1'"):
+        ones = np.ones((1, 4), int)
+        simulate_timing(net, m, arch(), Activity.from_dicts({"conv2": ones}, {"conv2": ones},
+                                                            {"conv1": ones, "conv2": ones, "fc1": ones}))
+
+
+# ---- closed form (hypothesis) -------------------------------------------------------------
+
+NETS = {enc: tiny_network(seed=2, encoding=enc) for enc in ("direct", "threshold", "rate")}
+NETS["binary-first"] = tiny_network(seed=2, encoding="threshold", first_precision="binary")
+NETS["chain"] = chain()
+
+
+@st.composite
+def scenario(draw):
+    key = draw(st.sampled_from(sorted(NETS)))
+    net = NETS[key]
+    a = arch(**{"chip.replication": draw(st.sampled_from(["none", "fill"])),
+                "chip.subarrays": draw(st.sampled_from([256, 4096])),
+                "subarray.rows": draw(st.sampled_from([1, 2, 4])),
+                "subarray.columns": draw(st.sampled_from([4, 16, 288])),
+                "converter.bits": 9,
+                "buffer.width_bits": draw(st.sampled_from([8, 64])),
+                "buffer.ports": draw(st.integers(1, 2)),
+                "buffer.t_access_ns": draw(st.sampled_from([0.5, 1.0])),
+                "neuron.t_update_ns": draw(st.sampled_from([0.0, 0.5, 1.5])),
+                "digital.macs_per_cycle": draw(st.sampled_from([1, 16, 64])),
+                "sensing.skip_zero_chunks": draw(st.booleans())})
+    a = a.replace(**{"subarray.rows_per_phase": draw(st.integers(1, a.subarray.rows))})
+    m = map_network(net, a)
+    steps, pos, chunks, spikes = net.time_steps, {}, {}, {}
+    for lm in m.layers:
+        if lm.in_memory:
+            p = np.array(draw(st.lists(st.integers(0, lm.positions), min_size=steps, max_size=steps)))
+            extra = np.array([draw(st.integers(0, int(v) * (lm.chunks - 1))) for v in p])
+            pos[lm.name], chunks[lm.name] = p[None], (p + extra)[None]
+        if not lm.kind.startswith("readout"):
+            spikes[lm.name] = np.array(draw(st.lists(st.integers(0, lm.positions * lm.out_features),
+                                                     min_size=steps, max_size=steps)))[None]
+    return net, m, a, Activity.from_dicts(pos, chunks, spikes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenario())
+def test_engine_equals_closed_form_without_contention(case):
+    net, m, a, act = case
+    r = simulate_timing(net, m, a, act)
+    expected = closed_form_latency(net, m, a, act)
+    if sum(r.stalls.values()) == 0:
+        assert r.latency_cycles.tolist() == [expected]
+    else:  # contention (the digital unit shared by a rate-coded first layer and the readout)
+        assert r.latency_cycles[0] >= expected
+    assert r.stalls.get("digital_unit", 0) == 0 or net.encoding.kind is EncodingKind.RATE
+
+
+def test_action_names_match_the_energy_table():
+    from bsnn_sim import energy
+    assert set(ACTIONS) == set(energy.ACTIONS)
