@@ -85,6 +85,7 @@ class Converter:
 class Neuron:
     acc_bits: int = 16  # membrane / partial-sum accumulator width
     e_add_pj: float = 0.09  # one accumulate of a partial sum (one acc_bits-wide addition)
+    e_update_pj: float = 0.18  # per neuron per step: bias subtraction and threshold compare (two additions)
     e_fire_pj: float = 0.09  # one output spike: reset by subtraction U -= theta' (one acc_bits-wide addition)
     t_update_ns: float = 0.5  # neuron update after the last chunk of a step
     area_um2: float = 400.0  # 16-bit adder + membrane, bias and threshold registers

@@ -40,7 +40,7 @@ import math
 from .arch import ArchConfig
 from .errors import SimulationError
 
-ACTIONS = ("sense_array", "drive_bitlines", "convert", "neuron_add", "neuron_fire",
+ACTIONS = ("sense_array", "drive_bitlines", "convert", "neuron_add", "neuron_update", "neuron_fire",
            "buffer_read_bit", "buffer_write_bit", "digital_mac")
 
 SENSITIVITY_KEYS = ("mtj.r_p_ohm", "mtj.tmr_pct", "mtj.v_half_v", "access.r_on_ohm", "subarray.v_read_v",
@@ -89,6 +89,8 @@ def action_energies(arch: ArchConfig) -> dict[str, float]:
       row sensings.
     - ``convert``: one conversion of V_SL into an integer, E = FoM * 2**bits (Walden).
     - ``neuron_add``: one partial sum added into a neuron (``neuron.e_add_pj``).
+    - ``neuron_update``: one neuron's per-step update: bias subtraction and threshold
+      compare (``neuron.e_update_pj``), for every neuron at every step, input or not.
     - ``neuron_fire``: one output spike: reset by subtraction (``neuron.e_fire_pj``).
     - ``buffer_read_bit`` / ``buffer_write_bit``: one spike bit moved through the buffer.
     - ``digital_mac``: one 8x8-bit MAC of the digital unit (first and last layers).
@@ -102,6 +104,7 @@ def action_energies(arch: ArchConfig) -> dict[str, float]:
         "drive_bitlines": n * bitline_capacitance_ff(arch) * s.v_read_v ** 2 * 1e-3,
         "convert": arch.converter.fom_fj_per_step * 2 ** arch.converter.bits * 1e-3,
         "neuron_add": arch.neuron.e_add_pj,
+        "neuron_update": arch.neuron.e_update_pj,
         "neuron_fire": arch.neuron.e_fire_pj,
         "buffer_read_bit": arch.buffer.e_read_pj_per_bit,
         "buffer_write_bit": arch.buffer.e_write_pj_per_bit,

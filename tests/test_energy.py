@@ -110,7 +110,7 @@ def test_area_adds_up_and_scales_with_subarrays(paper):
 
 # --- pricing ---------------------------------------------------------------------------
 
-COUNTS = {"sense_array": 1000, "drive_bitlines": 400, "convert": 1000, "neuron_add": 1000,
+COUNTS = {"sense_array": 1000, "drive_bitlines": 400, "convert": 1000, "neuron_add": 1000, "neuron_update": 900,
           "neuron_fire": 30, "buffer_read_bit": 5000, "buffer_write_bit": 800, "digital_mac": 70}
 
 

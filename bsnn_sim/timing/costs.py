@@ -33,6 +33,8 @@ drive_bitlines     ``C * row_groups``: a chunk is driven once onto each of its r
                    groups' subarrays and held while that subarray's rows are sensed
 neuron_add         in-memory: ``C * N`` partial sums; digital: ``P * N``; a static
                    layer after ``t = 0``: ``P * N`` (adding the stored current)
+neuron_update      ``P * N`` every step: bias subtraction and threshold compare of
+                   every neuron, whether or not any input arrived (dynamic threshold)
 neuron_fire        the layer's output spikes (0 for the readout)
 digital_mac        ``P * N * F`` (digital layers; static: ``t = 0`` only)
 buffer_read_bit    bits read by the layer at this step (all input buffers)
@@ -54,10 +56,9 @@ from ..errors import SimulationError
 from ..mapping import Mapping
 from ..network import INPUT, Compute, Network, NeuronKind
 from ..encoding import is_static
+from ..energy import ACTIONS
 from .activity import Activity
 
-ACTIONS = ("sense_array", "drive_bitlines", "convert", "neuron_add", "neuron_fire", "buffer_read_bit",
-           "buffer_write_bit", "digital_mac")
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Acti
             macs = np.broadcast_to(lm.macs_per_step * mask, shape).astype(np.int64)
             core = -(-macs // mpc)
             acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64))
+        acts["neuron_update"] = np.full(shape, p * n, np.int64)
         if not readout:
             acts["neuron_fire"] = activity.spikes[lm.name][idx].copy()
         ins = tuple(e for e in edges if e.consumer == lm.name)
