@@ -14,6 +14,7 @@ Times are given in ns and converted once, here, to integer clock cycles
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,17 @@ class ArchConfig:
         for sec in SECTIONS:
             out[sec] = dataclasses.asdict(getattr(self, sec))
         return out
+
+    def to_toml(self) -> str:
+        """The resolved config as TOML text (loads back to an equal config)."""
+        def value(v):
+            return ("true" if v else "false") if isinstance(v, bool) else json.dumps(v)
+
+        lines = [f"name = {value(self.name)}", f"description = {value(self.description)}"]
+        for sec, table in self.to_dict().items():
+            if isinstance(table, dict):
+                lines += ["", f"[{sec}]"] + [f"{k} = {value(v)}" for k, v in table.items()]
+        return "\n".join(lines) + "\n"
 
     def replace(self, **overrides) -> "ArchConfig":
         """A new config with ``{"section.key": value}`` overrides, validated like a file."""

@@ -55,18 +55,34 @@ def cli():
 @click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write the results as JSON to this file.")
-def run(workload, weights, data_dir, split, limit, batch_size, json_out):
-    """Simulate WORKLOAD's trained network on its dataset; print accuracy and activity."""
+@click.option("--arch", type=click.Path(dir_okay=False), default=None,
+              help="Architecture config: add latency, energy, area (see arch_configs/).")
+@click.option("--timing-images", type=click.IntRange(min=1), default=None,
+              help="Time only the first N simulated images (default: all).")
+@click.option("--pipelined", is_flag=True, help="Overlap consecutive images in the timing pass.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="With --arch: write results.json, layers.csv and config.toml here.")
+def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, timing_images, pipelined, out_dir):
+    """Simulate WORKLOAD's trained network on its dataset; print accuracy and activity,
+    and with --arch the latency, energy, TOPS/W and area on that hardware."""
     from . import datasets, weightfile
     from .functional import FunctionalSimulator
     from .workload import load_workload
 
     wl = load_workload(workload)
+    hw_cfg = None
+    if arch:
+        from .arch import load_arch
+        from .mapping import map_network
+
+        hw_cfg = load_arch(arch)
     net = weightfile.load(weights or wl.weights)
+    if hw_cfg is not None:
+        map_network(net, hw_cfg)  # a layer that cannot be mapped fails before the long run
     data = datasets.load(wl.dataset, split, data_dir, limit=limit)
     if data.images.shape[1:] != net.input_shape:
         raise BsnnError(f"{wl.dataset} images are {data.images.shape[1:]}, the network expects {net.input_shape}")
-    sim = FunctionalSimulator(net)
+    sim = FunctionalSimulator(net, hw_cfg.subarray.columns if hw_cfg else None)
     res = sim.run(data.images, data.labels, batch_size, progress=_progress("simulating"))
     report = {
         "workload": wl.name, "weights": str(weights or wl.weights), "dataset": wl.dataset, "split": split,
@@ -80,8 +96,64 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out):
     click.echo("mean firing rate (spikes per neuron per step):")
     for name, rate in report["firing_rate"].items():
         click.echo(f"  {name:<16} {rate:.4f}")
+    if hw_cfg is not None:
+        report["hardware"] = _hardware(net, res, hw_cfg, timing_images, pipelined, out_dir, report)
     if json_out:
         Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _hardware(net, res, cfg, timing_images, pipelined, out_dir, report):
+    """Map, time and price the functional result; print and optionally write results."""
+    import csv
+
+    from .hardware import activity_of, evaluate_hardware
+
+    n = min(timing_images or len(res.labels), len(res.labels))
+    click.echo(f"timing {n} image(s) on {cfg.name} ...", err=True)
+    hw = evaluate_hardware(net, activity_of(res), cfg, images=n, pipelined=pipelined)
+    click.echo(f"hardware: {cfg.name} ({cfg.subarray.rows}x{cfg.subarray.columns} subarrays, "
+               f"t_clk {cfg.technology.t_clk_ns} ns), timing over {n} image(s)")
+    click.echo(hw.report())
+    summary = hw.summary()
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps({**report, "hardware": summary}, indent=2) + "\n")
+        rows = hw.layer_rows()
+        with open(out / "layers.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        (out / "config.toml").write_text(cfg.to_toml())
+        click.echo(f"wrote {out / 'results.json'}, {out / 'layers.csv'}, {out / 'config.toml'}")
+    return summary
+
+
+@cli.command("map")
+@click.argument("workload", type=click.Path(dir_okay=False))
+@click.option("--arch", type=click.Path(dir_okay=False), required=True, help="Architecture config.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Weight file (default: the one the workload names).")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
+def map_cmd(workload, arch, weights, csv_out):
+    """Mapping report: subarrays per layer, chunks, replicas, utilization."""
+    import csv
+
+    from . import weightfile
+    from .arch import load_arch
+    from .mapping import map_network
+    from .workload import load_workload
+
+    wl = load_workload(workload)
+    cfg = load_arch(arch)
+    mapping = map_network(weightfile.load(weights or wl.weights), cfg)
+    click.echo(mapping.report())
+    if csv_out:
+        rows = mapping.to_rows()
+        with open(csv_out, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 @cli.command()
