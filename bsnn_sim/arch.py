@@ -19,12 +19,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
 from .errors import ConfigError
+from .tomlfile import read_toml
 
 
 @dataclass(frozen=True)
@@ -262,10 +258,5 @@ def _check(cfg: ArchConfig, src: str):
 def load_arch(path) -> ArchConfig:
     """Read and validate an architecture TOML file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: architecture config not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    data = read_toml(path, "architecture config")
     return from_dict(data, path)

@@ -11,12 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
 from .errors import ConfigError
+from .tomlfile import read_toml
 from .network import EncodingKind, Precision
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -120,12 +116,7 @@ class _Reader:
 def load_workload(path) -> Workload:
     """Read and validate a workload TOML file."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: workload file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    raw = read_toml(path, "workload file")
     top = _Reader(path, raw, "", _TOP)
     net = raw.get("network")
     if not isinstance(net, dict):
