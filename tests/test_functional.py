@@ -10,43 +10,11 @@ import pytest
 
 from bsnn_sim.encoding import encode_step
 from bsnn_sim.functional import FunctionalSimulator
-from bsnn_sim.network import (INPUT, Conv2d, Encoding, EncodingKind, Flatten, Linear, Network, NeuronKind,
-                              Precision)
-from netfactory import tiny_network
+from bsnn_sim.network import INPUT
+from netfactory import tiny_network, wide_network
 
 torch = pytest.importorskip("torch")
 from bsnn_sim.train.inteval import integer_predict  # noqa: E402
-
-
-def wide_network(seed: int, encoding: str) -> Network:
-    """Channel counts that cross 64-bit words (70), a strided binary convolution, a
-    residual into a convolution, a flatten of a (C, H, W) map into a binary linear layer
-    with a fan-in that is not a multiple of 64, and a binary readout."""
-    rng = np.random.default_rng(seed)
-    f = 3
-
-    def layer(cls, name, src, shape, precision="binary", neuron=NeuronKind.IF, residual=None, **kw):
-        p = Precision(precision)
-        w = (rng.choice(np.array([-1, 1], np.int8), size=shape) if p is Precision.BINARY
-             else rng.integers(-127, 128, size=shape, dtype=np.int8))
-        fan = int(np.prod(shape[1:])) * int(np.abs(w).max()) << f
-        out = shape[0]
-        return cls(name=name, input=src, weight=w, precision=p, neuron=neuron, frac_bits=f,
-                   bias=rng.integers(-fan // 16, fan // 16 + 1, out).astype(np.int32),
-                   theta=None if neuron is NeuronKind.READOUT else rng.integers(1, fan // 4, out).astype(np.int32),
-                   residual=residual,
-                   res_gain=None if residual is None else rng.integers(0, fan // 4, out).astype(np.int32), **kw)
-
-    first = "int8" if encoding == "direct" else "binary"
-    nodes = [
-        layer(Conv2d, "c1", INPUT, (70, 3, 3, 3), first, stride=2, padding=1),
-        layer(Conv2d, "c2", "c1", (70, 70, 3, 3), padding=1),
-        layer(Conv2d, "c3", "c2", (70, 70, 3, 3), padding=1, residual="c1"),
-        Flatten("flat", "c3"),
-        layer(Linear, "fc", "flat", (67, 70 * 5 * 5)),
-        layer(Linear, "out", "fc", (11, 67), neuron=NeuronKind.READOUT),
-    ]
-    return Network.build((3, 9, 9), 3, Encoding(EncodingKind(encoding), level=100, seed=seed + 7), nodes)
 
 
 def _images(net, n, seed):
