@@ -6,14 +6,12 @@ import shutil
 import tomllib
 import zipfile
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from bsnn_sim import weightfile
 from bsnn_sim.cli import cli
-from bsnn_sim.network import (INPUT, Conv2d, Encoding, EncodingKind, Flatten, Linear, MaxPool2d, Network,
-                              NeuronKind, Precision)
+from netfactory import mnist_network
 from synthdata import write_mnist
 
 WORKLOAD = """
@@ -27,29 +25,6 @@ encoding = "direct"
 op = "linear"
 features = 10
 """
-
-
-def mnist_network(seed=0) -> Network:
-    """A random MNIST-shaped residual network: conv int8 1->8 (stride 2) -> binary conv
-    8->8 with residual -> maxpool -> flatten -> int8 readout."""
-    rng = np.random.default_rng(seed)
-
-    def layer(cls, name, src, shape, precision, neuron=NeuronKind.IF, residual=None, **kw):
-        w = (rng.choice(np.array([-1, 1], np.int8), size=shape) if precision == "binary"
-             else rng.integers(-127, 128, size=shape, dtype=np.int8))
-        n = shape[0]
-        return cls(name=name, input=src, weight=w, precision=Precision(precision), neuron=neuron, frac_bits=2,
-                   bias=rng.integers(-200, 200, n).astype(np.int32),
-                   theta=None if neuron is NeuronKind.READOUT else rng.integers(50, 4000, n).astype(np.int32),
-                   residual=residual,
-                   res_gain=None if residual is None else rng.integers(0, 40, n).astype(np.int32), **kw)
-
-    nodes = [layer(Conv2d, "conv1", INPUT, (8, 1, 3, 3), "int8", stride=2, padding=1),
-             layer(Conv2d, "conv2", "conv1", (8, 8, 3, 3), "binary", padding=1, residual="conv1"),
-             MaxPool2d("pool", "conv2", 2, 2), Flatten("flat", "pool"),
-             layer(Linear, "readout", "flat", (10, 392), "int8", neuron=NeuronKind.READOUT)]
-    return Network.build((1, 28, 28), 2, Encoding(EncodingKind.DIRECT), nodes, classes=[str(i) for i in range(10)],
-                         metadata={"command": "built by tests/test_cli.py"})
 
 
 @pytest.fixture

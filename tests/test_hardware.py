@@ -1,0 +1,70 @@
+"""Hardware evaluation end to end: functional activity -> mapping -> timing -> energy."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bsnn_sim import energy
+from bsnn_sim.arch import load_arch
+from bsnn_sim.functional import FunctionalSimulator
+from bsnn_sim.hardware import activity_of, dense_ops, evaluate_hardware, reprice
+from netfactory import mnist_network
+
+PAPER = "arch_configs/stt_bsnn_65nm.toml"
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    net = mnist_network(1)
+    images = np.random.default_rng(1).integers(0, 256, size=(24, 1, 28, 28), dtype=np.uint8)
+    arch = load_arch(PAPER)
+    res = FunctionalSimulator(net, arch.subarray.columns).run(images, np.zeros(24, np.int64), batch_size=10)
+    return net, res, arch
+
+
+def test_energy_is_counts_times_table_plus_leakage(simulated):
+    net, res, arch = simulated
+    hw = evaluate_hardware(net, activity_of(res), arch)
+    e = hw.energy_breakdown_pj()
+    table = energy.action_energies(arch)
+    for action, count in hw.timing.action_totals.items():
+        assert e[action] == pytest.approx(count * table[action] / hw.n_images)
+    leak = energy.leakage_pj_per_cycle(arch, hw.mapping.subarrays_used) * hw.timing.total_cycles / hw.n_images
+    assert e["leakage"] == pytest.approx(leak)
+    assert e["total"] == pytest.approx(sum(v for k, v in e.items() if k != "total"))
+
+
+def test_repricing_equals_resimulating(simulated):
+    net, res, arch = simulated
+    hw = evaluate_hardware(net, activity_of(res), arch)
+    dearer = dataclasses.replace(arch, neuron=dataclasses.replace(arch.neuron, e_add_pj=2 * arch.neuron.e_add_pj))
+    again = evaluate_hardware(net, activity_of(res), dearer).energy_breakdown_pj()
+    repriced = reprice(hw, dearer).energy_breakdown_pj()
+    assert repriced == pytest.approx(again)
+    base = hw.energy_breakdown_pj()
+    assert repriced["neuron_add"] == pytest.approx(2 * base["neuron_add"])
+    assert repriced["total"] - base["total"] == pytest.approx(base["neuron_add"])
+
+
+def test_skipping_zero_chunks_saves_sensing_only_where_inputs_are_empty(simulated):
+    net, res, arch = simulated
+    skip = evaluate_hardware(net, activity_of(res), arch)
+    dense_arch = dataclasses.replace(arch, sensing=dataclasses.replace(arch.sensing, skip_zero_chunks=False))
+    dense = evaluate_hardware(net, activity_of(res), dense_arch)
+    s, d = skip.timing.action_totals, dense.timing.action_totals
+    lm = dense.mapping["conv2"]
+    assert d["sense_array"] == lm.positions * lm.chunks * lm.out_features * net.time_steps * skip.n_images
+    assert s["sense_array"] == int(res.active_chunks["conv2"].sum()) * lm.out_features
+    assert s["sense_array"] <= d["sense_array"]
+    assert skip.timing.latency_cycles.mean() <= dense.timing.latency_cycles.mean()
+
+
+def test_summary_reports_the_op_convention_and_consistent_efficiency(simulated):
+    net, res, arch = simulated
+    s = evaluate_hardware(net, activity_of(res), arch).summary()
+    assert s["ops_dense_per_inference"] == dense_ops(net, evaluate_hardware(net, activity_of(res), arch).mapping)
+    assert s["tops_per_w"] == pytest.approx(s["ops_dense_per_inference"] / s["energy_per_inference_pj"])
+    assert "2 ops" in s["ops_convention"]
+    assert s["tops_per_w_row_sensing"] == pytest.approx(energy.tops_per_watt(arch))
+    assert s["latency_p50_cycles"] <= s["latency_p99_cycles"]
