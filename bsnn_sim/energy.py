@@ -179,13 +179,13 @@ def sensitivity(arch: ArchConfig, rel: float = 0.1, keys=SENSITIVITY_KEYS) -> di
     return out
 
 
-def area_um2(arch: ArchConfig, n_subarrays: int) -> dict[str, float]:
-    """Area in um^2 of ``n_subarrays`` subarrays with one buffer and one digital unit.
+def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1) -> dict[str, float]:
+    """Area in um^2 of ``n_subarrays`` subarrays, ``n_buffers`` spike buffers and one digital unit.
 
     Per subarray: M * N cells of area_f2 * F^2 (F = technology node); N column drivers
     (spike latch, BL and BLB drivers); rows_per_phase converters; M neurons (one
     accumulator per row); fixed periphery (word-line driver, SL switch, control).
-    Per chip: the spike buffer (capacity_bits cells) and the digital unit.
+    Per chip: the spike buffers (capacity_bits cells each) and the digital unit.
     """
     s = arch.subarray
     f_um = arch.technology.node_nm * 1e-3
@@ -195,7 +195,7 @@ def area_um2(arch: ArchConfig, n_subarrays: int) -> dict[str, float]:
         "converters": arch.converter.area_um2 * s.rows_per_phase * n_subarrays,
         "neurons": arch.neuron.area_um2 * s.rows * n_subarrays,
         "periphery": arch.chip.periphery_area_um2_per_subarray * n_subarrays,
-        "buffer": arch.buffer.area_um2_per_bit * arch.buffer.capacity_bits,
+        "buffer": arch.buffer.area_um2_per_bit * arch.buffer.capacity_bits * n_buffers,
         "digital": arch.digital.area_um2,
     }
     out["total"] = sum(out.values())

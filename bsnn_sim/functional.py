@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels as K
-from .encoding import encode_step, is_static
+from .encoding import encode_step
 from .errors import SimulationError
 from .network import INPUT, Compute, Conv2d, Flatten, MaxPool2d, Network, NeuronKind, Precision
 
@@ -120,7 +120,7 @@ class _Node:
         self.node = node
         self.conv = isinstance(node, Conv2d)
         in_shape = net.shapes[node.input]
-        self.static = node.input == INPUT and is_static(net.encoding)
+        self.static = net.is_static(node.input)
         w = node.weight
         if self.conv:
             w_hwc = w.transpose(0, 2, 3, 1)  # (N, KH, KW, C)

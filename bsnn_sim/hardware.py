@@ -8,9 +8,10 @@ without re-simulating (:func:`reprice`).
 
 Op counting (stated in every report): one synapse = one MAC = 2 ops. ``ops_dense`` is
 the network's synaptic ops per inference as if every input were present
-(2 x sum over compute layers of P x N x F x T, the figure papers report);
-``ops_sensed`` counts only what the hardware performed (2 x columns-wide row sensings
-that were not skipped, plus 2 x digital MACs). TOPS/W = ops / energy.
+(2 x sum over compute layers of P x N x F x T, the figure papers report; a layer whose
+input is static computes once, T = 1); ``ops_sensed`` counts only what the hardware
+performed: 2 x programmed synapses per row sensing (F / chunks, the mean chunk fill)
+for every sensing that was not skipped, plus 2 x digital MACs. TOPS/W = ops / energy.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from dataclasses import dataclass
 
 from . import energy
 from .arch import ArchConfig
-from .encoding import is_static
+from .errors import ConfigError
 from .mapping import Mapping, map_network
-from .network import INPUT, Network
+from .network import Network
 from .timing import Activity, TimingResult, simulate_timing
 
-OP_CONVENTION = "1 synapse = 1 MAC = 2 ops; ops_dense = 2*P*N*F*T over all compute layers"
+OP_CONVENTION = ("1 synapse = 1 MAC = 2 ops; ops_dense = 2*P*N*F*T over all compute layers "
+                 "(T = 1 for a layer whose input is static)")
 
 
 def dense_ops(net: Network, mapping: Mapping) -> int:
@@ -32,7 +34,7 @@ def dense_ops(net: Network, mapping: Mapping) -> int:
     total = 0
     for lm in mapping.layers:
         node = net.node(lm.name)
-        steps = 1 if node.input == INPUT and is_static(net.encoding) else net.time_steps
+        steps = 1 if net.is_static(node.input) else net.time_steps
         total += 2 * lm.macs_per_step * steps
     return total
 
@@ -59,13 +61,23 @@ class HardwareResult:
         return per_image
 
     def area_um2(self) -> dict:
-        return energy.area_um2(self.arch, self.mapping.subarrays_used)
+        """Subarrays used, one spike buffer per buffer edge, the digital unit."""
+        return energy.area_um2(self.arch, self.mapping.subarrays_used, len(self.timing.buffer_peak_bits))
+
+    def ops_sensed_per_image(self) -> float:
+        """2 x (programmed synapses of every row sensing performed + digital MACs) per image."""
+        total = 0.0
+        for lm in self.mapping.layers:
+            counts = self.timing.actions[lm.name]
+            if lm.in_memory:
+                total += counts["sense_array"] * lm.fan_in / lm.chunks
+            total += counts["digital_mac"]
+        return 2 * total / self.n_images
 
     def summary(self) -> dict:
         e = self.energy_breakdown_pj()
         area_mm2 = self.area_um2()["total"] * 1e-6
-        counts = self.timing.action_totals
-        ops_sensed = (2 * self.arch.subarray.columns * counts["sense_array"] + 2 * counts["digital_mac"]) / self.n_images
+        ops_sensed = self.ops_sensed_per_image()
         ips = self.timing.throughput_ips
         return {
             **self.timing.summary(),
@@ -126,7 +138,21 @@ def evaluate_hardware(net: Network, activity: Activity, arch: ArchConfig, images
 
 
 def reprice(result: HardwareResult, arch: ArchConfig) -> HardwareResult:
-    """The same run priced with another config's per-action energies (no re-simulation)."""
+    """The same run priced with another config's per-action energies (no re-simulation).
+
+    Only energies may differ: a config with another clock, subarray geometry, sensing
+    phases or chip size would need a new timing run, and is refused.
+    """
+    same = ("technology.t_clk_ns", "subarray.rows", "subarray.columns", "subarray.rows_per_phase",
+            "sensing", "chip.subarrays", "chip.replication", "buffer.capacity_bits", "buffer.width_bits",
+            "buffer.ports", "digital.macs_per_cycle", "neuron.t_update_ns")
+    old, new = result.arch.to_dict(), arch.to_dict()
+    for key in same:
+        sec, _, field = key.partition(".")
+        a, b = (old[sec][field], new[sec][field]) if field else (old[sec], new[sec])
+        if a != b:
+            raise ConfigError(f"{arch.path or arch.name}: {key} differs from the simulated run "
+                              f"({b!r} vs {a!r}); re-pricing changes energies only: re-run the timing")
     return HardwareResult(arch, result.mapping, result.timing, energy.action_energies(arch),
                           result.ops_dense_per_image)
 

@@ -174,6 +174,15 @@ class Network:
     def compute_nodes(self) -> list[Compute]:
         return [n for n in self.nodes if isinstance(n, Compute)]
 
+    def is_static(self, name: str) -> bool:
+        """True when the tensor called ``name`` is the same at every time step: the
+        encoder's output for a ``direct`` or ``threshold`` encoding, and a Flatten or
+        MaxPool2d of a static tensor. A node reading it can compute its current once."""
+        if name == INPUT:
+            return self.encoding.kind is not EncodingKind.RATE
+        node = self.node(name)
+        return not isinstance(node, Compute) and self.is_static(node.input)
+
     def is_spiking(self, name: str) -> bool:
         """True when the tensor called ``name`` holds spikes (0/1), not pixels."""
         if name == INPUT:

@@ -68,3 +68,35 @@ def test_summary_reports_the_op_convention_and_consistent_efficiency(simulated):
     assert "2 ops" in s["ops_convention"]
     assert s["tops_per_w_row_sensing"] == pytest.approx(energy.tops_per_watt(arch))
     assert s["latency_p50_cycles"] <= s["latency_p99_cycles"]
+
+
+def test_repricing_refuses_a_config_that_changes_timing(simulated):
+    from bsnn_sim.errors import ConfigError
+
+    net, res, arch = simulated
+    hw = evaluate_hardware(net, activity_of(res), arch)
+    with pytest.raises(ConfigError, match="t_clk_ns"):
+        reprice(hw, load_arch("arch_configs/stt_bsnn_65nm_lowv.toml"))
+
+
+def test_a_flattened_static_input_is_computed_once():
+    """An MLP whose first layer reads flatten(input): with a direct encoding its current is
+    the same at every step, so the hardware computes it (and counts its MACs) once."""
+    from bsnn_sim.network import INPUT, Encoding, EncodingKind, Flatten, Linear, Network, NeuronKind, Precision
+
+    rng = np.random.default_rng(0)
+
+    def fc(name, src, n, fan, neuron=NeuronKind.IF):
+        return Linear(name=name, input=src, weight=rng.integers(-127, 128, (n, fan), dtype=np.int8),
+                      precision=Precision.INT8, neuron=neuron, frac_bits=0,
+                      bias=np.zeros(n, np.int32), theta=None if neuron is NeuronKind.READOUT else
+                      np.full(n, 5000, np.int32))
+
+    nodes = [Flatten("flat", INPUT), fc("fc1", "flat", 16, 36), fc("out", "fc1", 3, 16, NeuronKind.READOUT)]
+    net = Network.build((1, 6, 6), 4, Encoding(EncodingKind.DIRECT), nodes)
+    assert net.is_static("flat") and not net.is_static("fc1")
+    images = rng.integers(0, 256, (5, 1, 6, 6), dtype=np.uint8)
+    res = FunctionalSimulator(net, 288).run(images, np.zeros(5, np.int64))
+    hw = evaluate_hardware(net, activity_of(res), load_arch(PAPER))
+    assert hw.timing.actions["fc1"]["digital_mac"] == 16 * 36 * 5  # once per image, not T times
+    assert dense_ops(net, hw.mapping) == 2 * (16 * 36 + 4 * 3 * 16)

@@ -7,7 +7,8 @@ The timing pass never recomputes values; it consumes these counts (arrays of sha
   some chunk. With ``sensing.skip_zero_chunks`` a position with no spike at all is not
   sensed (its current is exactly 0).
 - ``active_chunks[layer]``: (position, chunk) pairs whose input chunk is not all-zero;
-  each costs one bit-line drive per sensing phase and one sensing per row.
+  each costs one bit-line drive per row group (held while that subarray's rows are
+  sensed) and one sensing per row.
 - ``spikes[layer]``: output spikes of the layer in that step (neuron fires).
 
 Only in-memory layers need the first two (and only when zero chunks are skipped: with

@@ -9,8 +9,8 @@ A layer-step (layer ``L``, image ``i``, time step ``t``) runs four phases in ord
    and residual, through their own ports, concurrently):
    ``max_e ceil(ceil(bits_e / buffer.width_bits) / buffer.ports) * cycles(t_access_ns)``.
    ``bits_e`` is one step of the tensor the consumer reads (after pooling); a pixel
-   input is 8 bits per pixel. A layer whose input is a static encoding (direct or
-   threshold) reads it only at ``t = 0``.
+   input is 8 bits per pixel. A layer whose input is static (a direct or threshold
+   encoding, possibly flattened: ``Network.is_static``) reads it only at ``t = 0``.
 2. **drive + sense** (in-memory layer): ``A`` active positions spread over ``R``
    replicas; a replica senses its positions one after another, each taking
    ``phases_per_position`` sensing phases of ``arch.t_sense_cycles`` (chunks and row
@@ -55,7 +55,6 @@ from ..arch import ArchConfig
 from ..errors import SimulationError
 from ..mapping import Mapping
 from ..network import INPUT, Compute, Network, NeuronKind
-from ..encoding import is_static
 from ..energy import ACTIONS
 from .activity import Activity
 
@@ -154,7 +153,7 @@ def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Acti
     for lm in mapping.layers:
         node = net.node(lm.name)
         readout = node.neuron is NeuronKind.READOUT
-        static = node.input == INPUT and is_static(net.encoding)
+        static = net.is_static(node.input)
         mask = np.ones(steps, np.int64)
         if static:
             mask[1:] = 0
