@@ -52,6 +52,46 @@ augment = "{augment}"
 """
 
 
+MLP = """
+name = "mlp"
+dataset = "mnist"
+[network]
+time_steps = 3
+encoding = "{encoding}"
+[[network.layers]]
+op = "flatten"
+[[network.layers]]
+op = "linear"
+features = 48
+precision = "int8"
+[[network.layers]]
+op = "linear"
+features = 32
+[[network.layers]]
+op = "linear"
+features = 10
+precision = "int8"
+[train]
+epochs = 3
+batch_size = 32
+lr = 0.01
+seed = 2
+threads = 1
+"""
+
+
+@pytest.mark.parametrize("encoding", ["direct", "threshold"])
+def test_mlp_with_flattened_input_exports_faithfully(tmp_path, encoding):
+    """A first layer behind a Flatten still sees pixels (scale 1/255) or spikes."""
+    root = write_mnist(tmp_path / "data")
+    p = tmp_path / "mlp.toml"
+    p.write_text(MLP.format(encoding=encoding))
+    out = tmp_path / "mlp.bsnn.npz"
+    result = train(load_workload(p), out, root, log=lambda s: None)
+    assert result.integer_accuracy >= result.float_accuracy - 0.03
+    agree_on_every_test_image(weightfile.load(out), datasets.load("mnist", "test", root))
+
+
 def workload(tmp_path, dataset="mnist", encoding="direct", readout="int8", epochs=3, surrogate="arctan",
              augment="none"):
     p = tmp_path / "small.toml"

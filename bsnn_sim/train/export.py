@@ -113,6 +113,7 @@ def export_network(model: BSNN, workload, input_shape, classes=(), metadata=None
         else:
             raise TypeError(f"cannot export {type(m).__name__}")
         prev = nodes[-1].name
-        in_scale = 1.0  # every layer after the first sees spikes
+        if not isinstance(m, (_Pool, _Flatten)):
+            in_scale = 1.0  # every layer after the first compute layer sees spikes
     return Network.build(input_shape, workload.time_steps, enc, nodes, classes, metadata)
 
