@@ -21,7 +21,7 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[train,dev]'
 
 demo: install
-	$(BIN)/bsnn-sim run workloads/mnist_resnet.toml
+	$(BIN)/bsnn-sim run workloads/mnist_resnet.toml --arch arch_configs/stt_bsnn_65nm.toml --timing-images 1000
 
 test: install-dev
 	$(BIN)/python -m pytest -q
