@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: demo test venv install install-dev bench clean
+.PHONY: demo test install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
