@@ -102,10 +102,17 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
         Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
 
 
-def _hardware(net, res, cfg, timing_images, pipelined, out_dir, report):
-    """Map, time and price the functional result; print and optionally write results."""
+def _write_csv(path, rows: list[dict]):
     import csv
 
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _hardware(net, res, cfg, timing_images, pipelined, out_dir, report):
+    """Map, time and price the functional result; print and optionally write results."""
     from .hardware import activity_of, evaluate_hardware
 
     n = min(timing_images or len(res.labels), len(res.labels))
@@ -119,11 +126,7 @@ def _hardware(net, res, cfg, timing_images, pipelined, out_dir, report):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps({**report, "hardware": summary}, indent=2) + "\n")
-        rows = hw.layer_rows()
-        with open(out / "layers.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        _write_csv(out / "layers.csv", hw.layer_rows())
         (out / "config.toml").write_text(cfg.to_toml())
         click.echo(f"wrote {out / 'results.json'}, {out / 'layers.csv'}, {out / 'config.toml'}")
     return summary
@@ -137,8 +140,6 @@ def _hardware(net, res, cfg, timing_images, pipelined, out_dir, report):
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
 def map_cmd(workload, arch, weights, csv_out):
     """Mapping report: subarrays per layer, chunks, replicas, utilization."""
-    import csv
-
     from . import weightfile
     from .arch import load_arch
     from .mapping import map_network
@@ -149,11 +150,7 @@ def map_cmd(workload, arch, weights, csv_out):
     mapping = map_network(weightfile.load(weights or wl.weights), cfg)
     click.echo(mapping.report())
     if csv_out:
-        rows = mapping.to_rows()
-        with open(csv_out, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        _write_csv(csv_out, mapping.to_rows())
 
 
 @cli.command()
