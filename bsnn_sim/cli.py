@@ -177,6 +177,16 @@ def train(workload, out, data_dir, epochs, limit, resume):
 
 
 @cli.command()
+@click.option("--arch", type=click.Path(dir_okay=False), required=True, help="Architecture config.")
+def energy(arch):
+    """Per-action energies and the row-sensing calibration of an architecture config."""
+    from . import energy as model
+    from .arch import load_arch
+
+    click.echo(model.calibration_report(load_arch(arch)))
+
+
+@cli.command()
 @click.argument("weights", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of a table.")
 def inspect(weights, as_json):

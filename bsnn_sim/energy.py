@@ -200,3 +200,36 @@ def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1) -> dict[str
     }
     out["total"] = sum(out.values())
     return out
+
+
+PAPER_TOPS_PER_W = 176.6  # STT-BSNN, 1x288 subarray (Nguyen et al., IEEE Access 2021)
+
+
+def calibration_report(arch: ArchConfig) -> str:
+    """The derivation of one row sensing's energy, TOPS/W against the paper's 176.6 and
+    the sensitivity to +/-10 % of each physical parameter, as text."""
+    s = arch.subarray
+    g_p, g_ap = cell_conductances(arch)
+    rows = row_sensing_breakdown(arch)
+    tops = tops_per_watt(arch)
+    lines = [
+        f"config {arch.name}: {s.rows} x {s.columns} subarray, V_rd = {s.v_read_v} V, "
+        f"t_settle = {arch.sensing.t_settle_ns} ns",
+        f"  branch P : R = {1 / g_p:9.1f} Ohm   G = {g_p * 1e6:7.2f} uS",
+        f"  branch AP: R = {1 / g_ap:9.1f} Ohm   G = {g_ap * 1e6:7.2f} uS   (TMR at the operating bias)",
+        f"  bit line C_BL = {bitline_capacitance_ff(arch):.1f} fF",
+        "",
+        "  component            pJ per row sensing",
+    ]
+    lines += [f"  {k:<20} {v:8.4f}" for k, v in rows.items()]
+    lines += [
+        f"  ops per row sensing  {ops_per_row_sensing(arch):8d}   (2 ops per synapse: 1 MAC = 2 ops)",
+        f"  TOPS/W               {tops:8.2f}   (paper 1x288: {PAPER_TOPS_PER_W}; {100 * (tops / PAPER_TOPS_PER_W - 1):+.2f} %)",
+        "",
+        "  parameter                    TOPS/W at -10 %   +10 %",
+    ]
+    for key, (lo, hi) in sensitivity(arch).items():
+        lines.append(f"  {key:<28} {lo:10.1f} {hi:9.1f}")
+    lines += ["", "  action               pJ per action"]
+    lines += [f"  {k:<20} {v:8.4f}" for k, v in action_energies(arch).items()]
+    return "\n".join(lines)

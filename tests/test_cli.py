@@ -172,3 +172,9 @@ def test_data_fetch_rejects_a_bad_checksum(setup):
                     (data / "mnist").as_uri() + "/")
     assert_user_error(result, "SHA-256")
     assert not any((tmp / "fetched").rglob("*.gz"))
+
+
+def test_energy_prints_the_calibration():
+    result = invoke("energy", "--arch", "arch_configs/stt_bsnn_65nm.toml")
+    assert result.exit_code == 0, result.output
+    assert "TOPS/W" in result.output and "176.6" in result.output and "sense_array" in result.output
