@@ -1,13 +1,26 @@
 """Functional pass: what every neuron computes, per image and time step (ideal devices).
 
 The simulator evaluates a :class:`~bsnn_sim.network.Network` exactly as
-``docs/weight-format.md`` defines it. Internally tensors are channels-last
-``(B, H, W, C)``; spikes are packed 64 to a word along the channels (or the flat
-fan-in) and binary-weight products are XNOR-popcounts (:mod:`bsnn_sim.kernels`).
-Products with int8 weights or uint8 pixels (the digital first and last layers) are
-float64 matrix products of integers, which are exact below 2**53 and rounded back.
-A node that reads a static input (``direct`` or ``threshold`` encoding) computes its
-current once and reuses it at every time step.
+``docs/weight-format.md`` defines it. There is no feedback, so it evaluates the
+network layer by layer, each node for all ``T`` time steps of a batch before the next
+node (the same values as the document's step-by-step order). Between layers:
+
+* spikes stay bit-packed along the channels (:mod:`bsnn_sim.kernels.bits`), channels-last:
+  ``(T', B, P, Cw)`` uint64 words for ``P`` pixel positions (1 for a flat vector; a
+  Flatten keeps its input's words) and channel ``c`` in bit ``c % 64`` of word ``c // 64``;
+* pixels of the ``direct`` encoding stay uint8 ``(B, H, W, C)``.
+
+``T' = 1`` marks a static tensor (``direct`` or ``threshold`` input, and a MaxPool2d or
+Flatten of one): the same at every step, so a node reading it computes its current once.
+
+Products: binary weights on spikes are XNOR-popcounts of packed words
+(:mod:`bsnn_sim.kernels.xnor`); int8 weights, and any weights on pixels, are
+event-driven exact int32 sums in the digital unit (:mod:`bsnn_sim.kernels.digital`).
+The neurons of a layer run over all ``T`` steps in one call
+(:mod:`bsnn_sim.kernels.neuron`). A readout accumulates ``sum_t ((I[t] << F) - bias)``;
+with int8 weights on spikes the digital unit forms ``sum_t I[t]`` directly, each input
+that fired adding its weight row once, times its spike count. A batch runs in slices
+small enough to keep every intermediate array in cache.
 
 Besides predictions it records activity for the timing and energy models: the number
 of spikes of every spiking tensor per image and time step and, when given the row
@@ -28,7 +41,9 @@ import numpy as np
 from . import kernels as K
 from .encoding import encode_step
 from .errors import SimulationError
-from .network import INPUT, Compute, Conv2d, Flatten, MaxPool2d, Network, NeuronKind, Precision
+from .kernels.bits import WORD_BITS
+from .network import (INPUT, Compute, Conv2d, EncodingKind, Flatten, Linear, MaxPool2d, Network,
+                      NeuronKind, Precision)
 
 
 @dataclass
@@ -62,10 +77,7 @@ class SimResult:
         return {k: float(v.mean() / self.sizes[k]) for k, v in self.spikes.items()}
 
 
-def _chw_to_hwc_columns(weight: np.ndarray, shape) -> np.ndarray:
-    """Reorder a linear layer's fan-in from (C, H, W) order to channels-last (H, W, C)."""
-    c, h, w = shape
-    return weight.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)
+# ----------------------------------------------------------------- activity (chunks)
 
 
 def _im2col(x: np.ndarray, kh: int, kw: int, stride: int, pad: int) -> np.ndarray:
@@ -81,7 +93,8 @@ def _im2col(x: np.ndarray, kh: int, kw: int, stride: int, pad: int) -> np.ndarra
 
 
 def _window_any(x: np.ndarray, kh: int, kw: int, stride: int, pad: int) -> np.ndarray:
-    """(B, H, W, C) spikes -> (B, OH, OW) bool: does the window hold any spike?"""
+    """(B, H, W, C) spikes, or packed words (B, H, W, Cw) -> (B, OH, OW) bool: does the
+    window hold any spike (any non-zero entry)?"""
     occupied = x.any(axis=3).astype(np.int32)
     if pad:
         occupied = np.pad(occupied, ((0, 0), (pad, pad), (pad, pad)))
@@ -113,57 +126,272 @@ def chunk_activity(x: np.ndarray, node: Compute, columns: int) -> tuple[np.ndarr
     return nonzero.any(axis=2).sum(axis=1, dtype=np.int32), nonzero.sum(axis=(1, 2), dtype=np.int32)
 
 
-class _Node:
-    """A compute node prepared once: the product it uses and its neuron constants."""
+# ------------------------------------------------------------ tensors between layers
+
+
+@dataclass(frozen=True)
+class _Pixels:
+    """Pixels of the ``direct`` encoding, uint8 ``(B, H, W, C)``; static."""
+
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Spikes:
+    """Packed spikes ``words`` uint64 ``(T', B, P, Cw)`` of ``channels`` channels and
+    their number per step and image, ``counts`` int32 ``(T', B)``."""
+
+    words: np.ndarray
+    channels: int
+    counts: np.ndarray
+
+    @classmethod
+    def counted(cls, words: np.ndarray, channels: int) -> "_Spikes":
+        """Spikes whose counts are popcounts of their words."""
+        steps, b = words.shape[:2]
+        return cls(words, channels, K.popcount_rows(words.reshape(steps * b, -1)).reshape(steps, b))
+
+    def unpacked(self) -> np.ndarray:
+        """0/1 uint8 ``(T' B, P, C)``."""
+        steps, b, p, cw = self.words.shape
+        return K.unpack_bits(self.words.reshape(steps * b, p, cw), self.channels)
+
+    def flat(self) -> "_Spikes":
+        """The same spikes as one flat vector per image in Flatten's (c, position) order."""
+        steps, b, p, _ = self.words.shape
+        if p == 1:
+            return self
+        chw = self.unpacked().transpose(0, 2, 1).reshape(steps, b, 1, self.channels * p)
+        return _Spikes(K.pack_bits(chw), self.channels * p, self.counts)
+
+
+def _stored_shape(net: Network, name: str) -> tuple[int, ...]:
+    """Shape of the tensor that holds ``name``'s values: a Flatten stores no copy of its
+    input, so a flattened (C, H, W) map stays one."""
+    while name != INPUT and isinstance(net.node(name), Flatten):
+        name = net.node(name).input
+    return net.shapes[name]
+
+
+def _positions_channels(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(P, C) of a stored (C, H, W) map or flat (L,) vector."""
+    return (shape[1] * shape[2], shape[0]) if len(shape) == 3 else (1, shape[0])
+
+
+def _fan_in_hwc(weight: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A linear layer's weights (N, fan-in) as (N, P, C) in the stored channels-last order."""
+    p, c = _positions_channels(shape)
+    if len(shape) == 3:
+        return weight.reshape(-1, c, shape[1], shape[2]).transpose(0, 2, 3, 1).reshape(-1, p, c)
+    return weight.reshape(-1, 1, c)
+
+
+def _max_abs_current(node: Compute, x_max: int) -> int:
+    """The largest ``|I|`` any input can give: ``max_n sum_i |w[n, i]| * x_max``."""
+    return int(np.abs(node.weight_matrix().astype(np.int64)).sum(axis=1).max()) * x_max
+
+
+def _check_int32(node: Compute, x_max: int):
+    """Digital sums are int32: fail loudly where a worst-case current would not fit."""
+    if _max_abs_current(node, x_max) >= 2**31:
+        raise SimulationError(f"node '{node.name}': the worst-case current with inputs up to {x_max} "
+                              "overflows the int32 sums of the digital unit")
+
+
+# ---------------------------------------------------------------------------- products
+#
+# Each product maps the node's input tensor to its int32 current (T', B, M, N).
+
+
+class _PixelLinear:
+    """Linear layer on pixels: event-driven int8 sums (binary weights are -1/+1 int8)."""
+
+    def __init__(self, node: Linear, in_shape):
+        _check_int32(node, 255)
+        self.w = np.ascontiguousarray(_fan_in_hwc(node.weight, in_shape).reshape(node.out_features, -1).T)
+
+    def __call__(self, x: _Pixels) -> np.ndarray:
+        cur = K.pixel_linear(x.values.reshape(len(x.values), -1), self.w)
+        return cur.reshape(1, cur.shape[0], 1, cur.shape[1])
+
+
+class _PixelConv:
+    """Convolution on pixels: event-driven int8 sums (binary weights are -1/+1 int8)."""
+
+    def __init__(self, node: Conv2d, in_shape, x_max: int = 255):
+        _check_int32(node, x_max)
+        self.node = node
+        self.in_shape = in_shape
+        self.w = np.ascontiguousarray(node.weight.transpose(2, 3, 1, 0))  # (KH, KW, C, N)
+
+    def __call__(self, x: _Pixels) -> np.ndarray:
+        return self._convolve(x.values, 1)
+
+    def _convolve(self, values: np.ndarray, steps: int) -> np.ndarray:
+        n = self.node
+        c, h, w = self.in_shape
+        cur = K.pixel_conv2d(values.reshape(-1, h, w, c), self.w, n.stride, n.padding)
+        return cur.reshape(steps, -1, cur.shape[1] * cur.shape[2], cur.shape[3])
+
+
+class _SpikeConv(_PixelConv):
+    """Convolution with int8 weights on spikes: the same sums on the unpacked 0/1 values."""
+
+    def __init__(self, node: Conv2d, in_shape):
+        super().__init__(node, in_shape, x_max=1)
+
+    def __call__(self, x: _Spikes) -> np.ndarray:
+        return self._convolve(x.unpacked(), len(x.words))
+
+
+class _SpikeLinear:
+    """Linear layer with int8 weights on spikes: a weight row added per set bit."""
+
+    def __init__(self, node: Linear, in_shape):
+        _check_int32(node, 1)
+        w = _fan_in_hwc(node.weight, in_shape)  # (N, P, C)
+        n_out, p, c = w.shape
+        rows = np.zeros((n_out, p, K.n_words(c) * WORD_BITS), np.int8)  # zero rows for unused bits
+        rows[:, :, :c] = w
+        self.rows = np.ascontiguousarray(rows.reshape(n_out, -1).T)
+
+    def __call__(self, x: _Spikes) -> np.ndarray:
+        steps, b = x.words.shape[:2]
+        return K.spike_linear(x.words.reshape(steps * b, -1), self.rows).reshape(steps, b, 1, -1)
+
+
+class _SpikeReadout(_SpikeLinear):
+    """Readout with int8 weights on spikes: its current summed over the steps (all a
+    readout needs), each input that fired adding its weight row times its spike count."""
+
+    def __init__(self, node: Linear, in_shape, steps: int):
+        super().__init__(node, in_shape)
+        if steps * _max_abs_current(node, 1) >= 2**31:
+            raise SimulationError(f"node '{node.name}': {steps} steps of its worst-case current overflow "
+                                  "the int32 sums of the digital unit")
+        self.steps = steps
+
+    def __call__(self, x: _Spikes) -> np.ndarray:
+        """sum_t I[t], int32 (B, N); a static input repeats its current at every step."""
+        steps, b = x.words.shape[:2]
+        return K.spike_linear_total(x.words.reshape(steps, b, -1), self.rows) * np.int32(self.steps // steps)
+
+
+class _XnorLinear:
+    """Binary linear layer on spikes: XNOR-popcount over the stored words."""
+
+    def __init__(self, node: Linear, in_shape):
+        w = _fan_in_hwc(node.weight, in_shape)  # (N, P, C)
+        n_out = len(w)
+        self.w = K.pack_bits((w > 0).astype(np.uint8)).reshape(n_out, -1)
+        self.offset = K.xnor_offset(w)  # -1 weights plus the unused bits of every position's words
+
+    def __call__(self, x: _Spikes) -> np.ndarray:
+        steps, b = x.words.shape[:2]
+        cur = K.xnor_linear(x.words.reshape(steps * b, -1), self.w, self.offset)
+        return cur.reshape(steps, b, 1, -1)
+
+
+class _XnorConv:
+    """Binary convolution on spikes: XNOR-popcount of packed pixel words."""
+
+    def __init__(self, node: Conv2d, in_shape):
+        self.node = node
+        self.in_shape = in_shape
+        w_hwc = node.weight.transpose(0, 2, 3, 1)  # (N, KH, KW, C)
+        self.w = K.prepare_conv_weights(K.pack_bits((w_hwc > 0).astype(np.uint8)), channels=in_shape[0])
+        self.offset = K.xnor_offset(w_hwc)
+
+    def __call__(self, x: _Spikes) -> np.ndarray:
+        n = self.node
+        c, h, w = self.in_shape
+        steps, b, _, cw = x.words.shape
+        cur = K.xnor_conv2d_prepared(x.words.reshape(steps * b, h, w, cw), self.w, self.offset,
+                                     n.stride, n.padding, channels=c)
+        return cur.reshape(steps, b, cur.shape[1] * cur.shape[2], cur.shape[3])
+
+
+def _product(node: Compute, net: Network):
+    """The product of a node, chosen once by its input (pixels or spikes) and precision."""
+    in_shape = _stored_shape(net, node.input)
+    spiking = net.is_spiking(node.input)
+    binary = node.precision is Precision.BINARY
+    if isinstance(node, Conv2d):
+        if not spiking:
+            return _PixelConv(node, in_shape)
+        return _XnorConv(node, in_shape) if binary else _SpikeConv(node, in_shape)
+    if not spiking:
+        return _PixelLinear(node, in_shape)
+    if binary:
+        return _XnorLinear(node, in_shape)
+    if node.neuron is NeuronKind.READOUT:
+        return _SpikeReadout(node, in_shape, net.time_steps)
+    return _SpikeLinear(node, in_shape)
+
+
+class _Layer:
+    """A compute node prepared once: its product and its neurons over all time steps."""
 
     def __init__(self, node: Compute, net: Network):
         self.node = node
-        self.conv = isinstance(node, Conv2d)
-        in_shape = net.shapes[node.input]
-        self.static = net.is_static(node.input)
-        w = node.weight
-        if self.conv:
-            w_hwc = w.transpose(0, 2, 3, 1)  # (N, KH, KW, C)
-        else:
-            src = net.node(node.input) if node.input != INPUT else None
-            w_hwc = _chw_to_hwc_columns(w, net.shapes[src.input]) if isinstance(src, Flatten) and len(
-                net.shapes[src.input]) == 3 else w
-        self.binary = node.precision is Precision.BINARY and net.is_spiking(node.input)
-        if self.binary:
-            bits = (w_hwc > 0).astype(np.uint8)
-            self.w_packed = K.pack_bits(bits)  # packs along the channels (conv) or fan-in
-            fan_pad = self.w_packed.shape[-1] * 64 - bits.shape[-1]
-            taps = w_hwc.shape[1] * w_hwc.shape[2] if self.conv else 1
-            self.offset = ((w_hwc < 0).reshape(len(w), -1).sum(1) + taps * fan_pad).astype(np.int32)
-            if self.conv:
-                self.w_packed = K.prepare_conv_weights(self.w_packed)
-        else:
-            self.w_float = w_hwc.reshape(len(w), -1).astype(np.float64).T.copy()
-        self.bias = node.bias
-        self.theta = node.theta
-        self.res_gain = node.res_gain
-        self.in_shape = in_shape
-        self.cached = None
+        self.steps = net.time_steps
+        self.in_shape = _stored_shape(net, node.input)
+        self.product = _product(node, net)
+        self.summed = isinstance(self.product, _SpikeReadout)  # gives sum_t I[t] (B, N)
+        self.in_memory = node.precision is Precision.BINARY and net.is_spiking(node.input)
+        self.max_abs_current = _max_abs_current(node, 1 if net.is_spiking(node.input) else 255)
+        positions = int(np.prod(net.shapes[node.name][1:]))
+        self.current_bytes = (1 if net.is_static(node.input) else self.steps) * positions * node.out_features * 4
 
-    def current(self, x: np.ndarray) -> np.ndarray:
-        """Integer current I, (B, M, N) int32 with M output positions."""
-        if self.static and self.cached is not None:
-            return self.cached
+    def fire(self, x, residual: _Spikes | None) -> _Spikes:
+        """Output spikes of the IF neurons for all steps."""
         n = self.node
-        b = x.shape[0]
-        if self.binary:
-            packed = K.pack_bits(x)
-            if self.conv:
-                cur = K.xnor_conv2d_prepared(packed, self.w_packed, self.offset, n.stride, n.padding)
-            else:
-                cur = K.xnor_linear(packed.reshape(b, -1), self.w_packed, self.offset)
+        res = None
+        if residual is not None:  # a linear layer's residual is a flat vector
+            res = (residual.flat() if isinstance(n, Linear) else residual).words
+        words, counts = K.integrate_and_fire(self.product(x), self.steps, n.bias, n.theta, n.frac_bits,
+                                             res, n.res_gain, self.max_abs_current)
+        return _Spikes(words, n.out_features, counts)
+
+    def accumulate(self, x) -> np.ndarray:
+        """Readout accumulators after the last step, int64 (B, N):
+        ``sum_t (I[t] << F) - bias = (sum_t I[t]) << F - T bias``."""
+        n = self.node
+        if self.summed:
+            total = self.product(x).astype(np.int64)
+            return (total << n.frac_bits) - self.steps * n.bias.astype(np.int64)
+        return K.readout_accumulate(self.product(x), self.steps, n.bias, n.frac_bits)
+
+    def activity(self, x: _Spikes, columns: int) -> tuple[np.ndarray, np.ndarray]:
+        """Active positions and non-empty chunks (see :func:`chunk_activity`), (T', B) each.
+        A convolution whose fan-in fits one chunk tests its windows on the packed words."""
+        n = self.node
+        steps, b, _, cw = x.words.shape
+        if isinstance(n, Conv2d):
+            c, h, w = self.in_shape
+            packed = n.fan_in <= columns
+            x_hwc = x.words.reshape(steps * b, h, w, cw) if packed else x.unpacked().reshape(steps * b, h, w, c)
         else:
-            cols = _im2col(x, *n.kernel, n.stride, n.padding) if self.conv else x
-            cur = np.rint(cols.reshape(-1, cols.shape[-1]).astype(np.float64) @ self.w_float).astype(np.int32)
-        cur = cur.reshape(b, -1, n.out_features)
-        if self.static:
-            self.cached = cur
-        return cur
+            x_hwc = x.unpacked().reshape(steps * b, -1)
+        positions, chunks = chunk_activity(x_hwc, n, columns)
+        return positions.reshape(steps, b), chunks.reshape(steps, b)
+
+
+def _maxpool(x: _Spikes, node: MaxPool2d, in_shape) -> _Spikes:
+    """OR-pool packed spikes: a word OR over each window."""
+    c, h, w = in_shape
+    steps, b, _, cw = x.words.shape
+    pooled = K.maxpool_spikes(x.words.reshape(steps * b, h, w, cw), node.kernel, node.stride)
+    return _Spikes.counted(pooled.reshape(steps, b, -1, cw), c)
+
+
+def _per_step(counts: np.ndarray, steps: int) -> np.ndarray:
+    """(T', B) counts -> (B, T) int32; a static tensor repeats its counts at every step."""
+    return np.ascontiguousarray(np.broadcast_to(counts.T, (counts.shape[1], steps)), dtype=np.int32)
+
+
+# Bound on the largest intermediate array of one slice of a batch (see run_batch).
+_SLICE_BYTES = 16 * 2**20
 
 
 class FunctionalSimulator:
@@ -172,82 +400,95 @@ class FunctionalSimulator:
     def __init__(self, net: Network, chunk_columns: int | None = None):
         self.net = net
         self.chunk_columns = chunk_columns
-        self.prepared = {n.name: _Node(n, net) for n in net.compute_nodes()}
-        self.in_memory = [n for n, p in self.prepared.items() if p.binary] if chunk_columns else []
+        self.layers = {n.name: _Layer(n, net) for n in net.compute_nodes()}
+        self.in_memory = [name for name, lay in self.layers.items() if lay.in_memory] if chunk_columns else []
         self.spiking = [name for name in [INPUT] + [n.name for n in net.nodes] if net.is_spiking(name)]
+        self.slice_images = max(1, _SLICE_BYTES // max(lay.current_bytes for lay in self.layers.values()))
+
+    def _encode(self, images: np.ndarray, image_index: np.ndarray) -> _Pixels | _Spikes:
+        """The encoder's output for all steps (once when static), channels-last."""
+        net = self.net
+        if net.encoding.kind is EncodingKind.DIRECT:
+            return _Pixels(np.ascontiguousarray(images.transpose(0, 2, 3, 1)))
+        steps = 1 if net.is_static(INPUT) else net.time_steps
+        frames = np.stack([encode_step(images, net.encoding, t, net.time_steps, image_index)
+                           for t in range(steps)])  # (T', B, C, H, W)
+        words = K.pack_bits(frames.transpose(0, 1, 3, 4, 2))
+        return _Spikes.counted(words.reshape(steps, len(images), -1, words.shape[-1]), net.input_shape[0])
 
     def run_batch(self, images: np.ndarray, image_index: np.ndarray) -> BatchResult:
-        """Simulate uint8 images (B, C, H, W); ``image_index`` is their place in the split."""
+        """Simulate uint8 images (B, C, H, W); ``image_index`` is their place in the split.
+
+        The batch runs in slices whose largest intermediate array stays within
+        ``_SLICE_BYTES`` (cache-resident, and reused heap memory rather than fresh pages).
+        """
         net = self.net
         if images.dtype != np.uint8 or images.shape[1:] != net.input_shape:
             raise SimulationError(f"images must be uint8 of shape (B, {', '.join(map(str, net.input_shape))}),"
                                   f" got {images.dtype} {images.shape}")
-        b, steps = len(images), net.time_steps
-        for p in self.prepared.values():
-            p.cached = None
-        membranes = {name: np.zeros((b, int(np.prod(net.shapes[name][1:])) or 1, p.node.out_features),
-                                    dtype=np.int64) for name, p in self.prepared.items()}
-        spikes = {name: np.zeros((b, steps), dtype=np.int32) for name in self.spiking}
-        positions = {name: np.zeros((b, steps), dtype=np.int32) for name in self.in_memory}
-        chunks = {name: np.zeros((b, steps), dtype=np.int32) for name in self.in_memory}
-        for t in range(steps):
-            x = encode_step(images, net.encoding, t, steps, image_index)
-            out = {INPUT: np.ascontiguousarray(x.transpose(0, 2, 3, 1))}
-            for node in net.nodes:
-                out[node.name] = self._step(node, out, membranes)
-            for name in self.spiking:
-                spikes[name][:, t] = out[name].reshape(b, -1).sum(axis=1, dtype=np.int32)
-            for name in self.in_memory:
-                node = self.prepared[name].node
-                positions[name][:, t], chunks[name][:, t] = chunk_activity(out[node.input], node,
-                                                                           self.chunk_columns)
-        scores = membranes[net.readout.name].reshape(b, -1)
+        step = self.slice_images
+        parts = [self._simulate(images[i:i + step], image_index[i:i + step]) for i in range(0, len(images), step)]
+        return _join(parts) if parts else self._empty()
+
+    def _empty(self) -> BatchResult:
+        """The result of no images."""
+        steps = (0, self.net.time_steps)
+        return BatchResult(np.zeros(0, np.int64), np.zeros((0, self.net.num_classes), np.int64),
+                           {k: np.zeros(steps, np.int32) for k in self.spiking},
+                           {k: np.zeros(steps, np.int32) for k in self.in_memory},
+                           {k: np.zeros(steps, np.int32) for k in self.in_memory})
+
+    def _simulate(self, images: np.ndarray, image_index: np.ndarray) -> BatchResult:
+        """All nodes in file order, each for all time steps."""
+        net = self.net
+        steps = net.time_steps
+        tensors = {INPUT: self._encode(images, image_index)}
+        positions, chunks = {}, {}
+        for node in net.nodes:
+            x = tensors[node.input]
+            if isinstance(node, MaxPool2d):
+                tensors[node.name] = _maxpool(x, node, net.shapes[node.input])
+            elif isinstance(node, Flatten):
+                tensors[node.name] = x
+            else:
+                layer = self.layers[node.name]
+                if node.name in self.in_memory:
+                    pos, chk = layer.activity(x, self.chunk_columns)
+                    positions[node.name], chunks[node.name] = _per_step(pos, steps), _per_step(chk, steps)
+                if node.neuron is NeuronKind.READOUT:
+                    scores = layer.accumulate(x)
+                else:
+                    residual = None if node.residual is None else tensors[node.residual]
+                    tensors[node.name] = layer.fire(x, residual)
+        spikes = {name: _per_step(tensors[name].counts, steps) for name in self.spiking}
         return BatchResult(np.argmax(scores, axis=1), scores, spikes, positions, chunks)
-
-    def _step(self, node, out, membranes):
-        src = out[node.input]
-        if isinstance(node, MaxPool2d):
-            return K.maxpool_spikes(src, node.kernel, node.stride)
-        if isinstance(node, Flatten):
-            return src.reshape(len(src), -1)
-        p = self.prepared[node.name]
-        cur = p.current(src)
-        u = membranes[node.name]
-        if node.neuron is NeuronKind.READOUT:
-            K.readout_step(u.reshape(len(u), -1), cur.reshape(len(u), -1), p.bias, node.frac_bits)
-            return None
-        res = None if node.residual is None else out[node.residual].reshape(u.shape)
-        s = K.if_step(u, cur, p.bias, p.theta, node.frac_bits, res, p.res_gain)
-        return s.reshape((len(u),) + self._out_hwc(node))
-
-    def _out_hwc(self, node):
-        shape = self.net.shapes[node.name]
-        return (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
 
     def run(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 500, progress=None) -> SimResult:
         """Simulate a whole split in batches; ``progress(done, total)`` after each batch."""
         t0 = time.perf_counter()
         n = len(images)
-        preds, scores = [], []
-        spikes = {name: [] for name in self.spiking}
-        positions = {name: [] for name in self.in_memory}
-        chunks = {name: [] for name in self.in_memory}
+        parts = []
         for start in range(0, n, batch_size):
             idx = np.arange(start, min(start + batch_size, n))
-            r = self.run_batch(np.ascontiguousarray(images[idx]), idx)
-            preds.append(r.predictions)
-            scores.append(r.scores)
-            for store, part in ((spikes, r.spikes), (positions, r.active_positions), (chunks, r.active_chunks)):
-                for k, v in part.items():
-                    store[k].append(v)
+            parts.append(self.run_batch(np.ascontiguousarray(images[idx]), idx))
             if progress:
                 progress(idx[-1] + 1, n)
+        r = _join(parts) if parts else self._empty()
         sizes = {k: int(np.prod(self.net.shapes[k])) for k in self.spiking}
-        steps = (0, self.net.time_steps)
+        return SimResult(r.predictions, np.asarray(labels), r.scores, r.spikes, sizes, time.perf_counter() - t0,
+                         r.active_positions, r.active_chunks)
 
-        def cat(xs, shape=steps):
-            return np.concatenate(xs) if xs else np.zeros(shape, np.int64)
 
-        return SimResult(cat(preds, (0,)), np.asarray(labels), cat(scores, (0, self.net.num_classes)),
-                         {k: cat(v) for k, v in spikes.items()}, sizes, time.perf_counter() - t0,
-                         {k: cat(v) for k, v in positions.items()}, {k: cat(v) for k, v in chunks.items()})
+def _join(parts: list[BatchResult]) -> BatchResult:
+    """One result from consecutive slices of a batch."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def cat(arrays):
+        return np.concatenate(list(arrays))
+
+    def cat_dict(field_name):
+        return {k: cat(getattr(p, field_name)[k] for p in parts) for k in getattr(parts[0], field_name)}
+
+    return BatchResult(cat(p.predictions for p in parts), cat(p.scores for p in parts), cat_dict("spikes"),
+                       cat_dict("active_positions"), cat_dict("active_chunks"))

@@ -11,6 +11,7 @@ in an XNOR they match each other and the offset ``k`` of :mod:`.xnor` counts the
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
@@ -22,17 +23,32 @@ _GATHER8 = np.uint64(0x0102040810204080)
 
 
 @intrinsic
-def popcount64(typingctx, x):
-    """Number of set bits of a 64-bit integer, as int64 (LLVM ``ctpop``: POPCNT/VPOPCNTQ).
+def popcount(typingctx, x):
+    """Number of set bits of a 32- or 64-bit integer, as int64 (LLVM ``ctpop``: POPCNT,
+    VPOPCNTD/VPOPCNTQ on AVX-512, a PSHUFB nibble table on AVX2).
 
     The result is signed so that sums of popcounts stay integer in Numba (uint64 + int64
     would promote to float64).
     """
+    if not isinstance(x, types.Integer) or x.bitwidth not in (32, 64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        count = builder.ctpop(args[0])
+        return count if x.bitwidth == 64 else builder.zext(count, ir.IntType(64))
+
+    return types.int64(x), codegen
+
+
+@intrinsic
+def trailing_zeros64(typingctx, x):
+    """Index of the lowest set bit of a non-zero 64-bit integer, as int64 (LLVM ``cttz``:
+    TZCNT). The result for 0 is undefined: callers test the word first."""
     if not isinstance(x, types.Integer) or x.bitwidth != 64:
         return None
 
     def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
 
     return types.int64(x), codegen
 
@@ -123,6 +139,30 @@ def unpack_bits(words: np.ndarray, length: int) -> np.ndarray:
     out = np.empty((flat.shape[0], int(length)), dtype=np.uint8)
     _unpack_rows(flat, out)
     return out.reshape(*lead, int(length))
+
+
+@njit(parallel=True, cache=True)
+def _popcount_rows(words, out):
+    for r in prange(words.shape[0]):
+        total = 0
+        for j in range(words.shape[1]):
+            total += popcount(words[r, j])
+        out[r] = total
+
+
+def popcount_rows(words: np.ndarray) -> np.ndarray:
+    """Set bits per row of ``uint64 (R, W)`` words (spikes per image and step), int32 ``(R,)``."""
+    if words.dtype != np.uint64 or words.ndim != 2:
+        raise ValueError(f"words must be a 2-D uint64 array, got {words.dtype} {words.shape}")
+    out = np.empty(words.shape[0], np.int32)
+    _popcount_rows(np.ascontiguousarray(words), out)
+    return out
+
+
+def popcount_rows_ref(words: np.ndarray) -> np.ndarray:
+    """NumPy twin of :func:`popcount_rows`."""
+    bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1)
+    return bits.sum(axis=1, dtype=np.int32)
 
 
 def pack_bits_ref(bits: np.ndarray) -> np.ndarray:

@@ -1,20 +1,23 @@
-"""Integrate-and-fire and readout neuron updates, one time step, in place.
+"""Integrate-and-fire and readout neurons over all time steps of a layer, in one call.
 
-Model (reference.md section 2, weight-format semantics in :mod:`bsnn_sim.network`):
-the neuron adds the exact synaptic sum ``I`` on a fixed-point grid with ``F`` fraction
-bits, subtracts the folded batch-norm bias ``b``, adds the residual spikes ``r`` scaled
-by ``g``, fires iff the membrane reaches the (dynamic) threshold and resets by
-subtraction::
+Model (weight-format semantics in :mod:`bsnn_sim.network`): the neuron adds the exact
+synaptic sum ``I[t]`` on a fixed-point grid with ``F`` fraction bits, subtracts the
+folded batch-norm bias ``b``, adds the residual spikes ``r[t]`` scaled by ``g``, fires
+iff the membrane reaches the (dynamic) threshold and resets by subtraction; ``U``
+starts at 0 and is a signed 64-bit integer (32-bit where a bound on the current proves
+that no value can exceed it)::
 
-    U <- U + (I << F) - b + g * r
-    s  = 1 if U >= theta else 0          (a tie fires)
-    U <- U - theta * s
+    U <- U + (I[t] << F) - b + g * r[t]
+    s[t] = 1 if U >= theta else 0          (a tie fires)
+    U <- U - theta * s[t]
 
-A readout neuron only integrates: ``A <- A + (I << F) - b``.
+A readout neuron only integrates, ``A = sum_t ((I[t] << F) - b)``, and does not fire.
 
-Shapes: ``U`` int64 ``(B, M, N)`` (``M`` output positions, 1 for a linear layer),
-``I`` int32 like ``U``, ``r`` uint8 like ``U``; ``b``, ``theta``, ``g`` int32 ``(N,)``.
-Any leading shape ``(..., N)`` works as long as the arrays are C-contiguous.
+Layout. Currents are int32 ``(T', B, M, N)`` (``M`` output positions, 1 for a linear
+layer); ``T' = 1`` stands for a static current, the same at every one of the ``T`` steps.
+Spikes are bit-packed along the neurons (:mod:`.bits`): ``(T, B, M, ceil(N / 64))``
+uint64, neuron ``n`` in bit ``n % 64`` of word ``n // 64``, unused high bits 0. A
+residual input is packed the same way with ``T`` or 1 (static) steps.
 """
 
 from __future__ import annotations
@@ -22,60 +25,95 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
-@njit(parallel=True, cache=True)
-def _if_plain(u2, i2, bias, theta, frac_bits, s2):
-    rows, n_out = u2.shape
-    f = np.int64(frac_bits)
-    for r in prange(rows):
-        ur = u2[r]
-        ir = i2[r]
-        sr = s2[r]
-        for n in range(n_out):
-            v = ur[n] + (np.int64(ir[n]) << f) - np.int64(bias[n])
-            th = np.int64(theta[n])
-            fire = v >= th
-            ur[n] = v - th if fire else v
-            sr[n] = np.uint8(fire)
+from .bits import WORD_BITS, n_words, popcount
 
 
-@njit(parallel=True, cache=True)
-def _if_residual(u2, i2, bias, theta, frac_bits, res2, gain, s2):
-    rows, n_out = u2.shape
-    f = np.int64(frac_bits)
-    for r in prange(rows):
-        ur = u2[r]
-        ir = i2[r]
-        rr = res2[r]
-        sr = s2[r]
-        for n in range(n_out):
-            v = (ur[n] + (np.int64(ir[n]) << f) - np.int64(bias[n])
-                 + np.int64(gain[n]) * np.int64(rr[n]))
-            th = np.int64(theta[n])
-            fire = v >= th
-            ur[n] = v - th if fire else v
-            sr[n] = np.uint8(fire)
+@njit(inline="always")
+def _fire(u, drive, theta, lanes):
+    """One step of ``lanes`` <= 64 neurons without residual; returns their spike word.
+    Arithmetic stays in the membrane type (int32 or int64)."""
+    word = np.uint64(0)
+    for j in range(lanes):
+        v = u.dtype.type(u[j] + drive[j])
+        fire = v >= theta[j]
+        u[j] = u.dtype.type(v - theta[j]) if fire else v
+        word |= np.uint64(fire) << np.uint64(j)
+    return word
+
+
+@njit(inline="always")
+def _fire_residual(u, drive, theta, gain, r, lanes):
+    """:func:`_fire` adding ``gain[j]`` where bit ``j`` of the residual word ``r`` is set
+    (a mask, not a branch, so that the loop vectorises)."""
+    word = np.uint64(0)
+    for j in range(lanes):
+        bit = u.dtype.type((r >> np.uint64(j)) & np.uint64(1))
+        v = u.dtype.type(u[j] + drive[j] + (gain[j] & -bit))
+        fire = v >= theta[j]
+        u[j] = u.dtype.type(v - theta[j]) if fire else v
+        word |= np.uint64(fire) << np.uint64(j)
+    return word
 
 
 @njit(parallel=True, cache=True)
-def _readout(a2, i2, bias, frac_bits):
-    rows, n_out = a2.shape
+def _integrate_fire(cur, bias, theta, frac_bits, res, gain, spikes, counts):
+    """Fill ``spikes`` (T, B, M, Nw) and ``counts`` (T, B); ``res`` has 0 steps when the
+    layer has no residual. The membrane type is that of ``theta`` and ``gain``. Each
+    (image, position, word) keeps its <= 64 membranes in a local buffer while t runs
+    inside; a static current's drive is computed once."""
+    steps, b_n, m_n, n_w = spikes.shape
+    n_out = cur.shape[3]
     f = np.int64(frac_bits)
-    for r in prange(rows):
-        ar = a2[r]
-        ir = i2[r]
+    for b in prange(b_n):
+        u = np.empty(WORD_BITS, theta.dtype)
+        drive = np.empty(WORD_BITS, theta.dtype)
+        th = np.empty(WORD_BITS, theta.dtype)
+        g = np.empty(WORD_BITS, theta.dtype)
+        for t in range(steps):
+            counts[t, b] = 0
+        for m in range(m_n):
+            for wi in range(n_w):
+                n0 = wi * WORD_BITS
+                lanes = min(WORD_BITS, n_out - n0)
+                for j in range(lanes):
+                    u[j] = 0
+                    th[j] = theta[n0 + j]
+                    g[j] = gain[n0 + j]
+                for t in range(steps):
+                    if t < cur.shape[0]:
+                        row = cur[t, b, m, n0:n0 + lanes]
+                        for j in range(lanes):
+                            drive[j] = u.dtype.type((np.int64(row[j]) << f) - np.int64(bias[n0 + j]))
+                    if res.shape[0] > 0:
+                        r = res[min(t, res.shape[0] - 1), b, m, wi]
+                        word = _fire_residual(u, drive, th, g, r, lanes)
+                    else:
+                        word = _fire(u, drive, th, lanes)
+                    spikes[t, b, m, wi] = word
+                    counts[t, b] += np.int32(popcount(word))
+
+
+@njit(parallel=True, cache=True)
+def _readout(cur, steps, bias, frac_bits, acc):
+    """``acc[b, n] = sum over t < steps of (cur[t or 0, b, 0, n] << F) - bias[n]``."""
+    f = np.int64(frac_bits)
+    b_n, n_out = acc.shape
+    for b in prange(b_n):
         for n in range(n_out):
-            ar[n] += (np.int64(ir[n]) << f) - np.int64(bias[n])
+            a = np.int64(0)
+            for t in range(steps):
+                a += (np.int64(cur[min(t, cur.shape[0] - 1), b, 0, n]) << f) - np.int64(bias[n])
+            acc[b, n] = a
 
 
-def _rows(a: np.ndarray, dtype, name: str, shape=None, writable=False) -> np.ndarray:
-    """``a`` as a 2-D (rows, N) view without copying or casting; fails loudly otherwise
-    (a silent cast could wrap a current or hide a dtype bug upstream)."""
-    if a.dtype != dtype or not a.flags.c_contiguous or (writable and not a.flags.writeable):
-        raise ValueError(f"{name} must be a C-contiguous {np.dtype(dtype).name} array")
-    if shape is not None and a.shape != shape:
-        raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
-    return a.reshape(-1, a.shape[-1])
+def _currents(cur: np.ndarray, steps: int) -> np.ndarray:
+    """``cur`` checked: C-contiguous int32 ``(T' in {1, steps}, B, M, N)``; no silent casts
+    (a cast could wrap a current or hide a dtype bug upstream)."""
+    if cur.dtype != np.int32 or cur.ndim != 4 or not cur.flags.c_contiguous:
+        raise ValueError(f"currents must be a C-contiguous int32 (T, B, M, N) array, got {cur.dtype} {cur.shape}")
+    if cur.shape[0] not in (1, steps):
+        raise ValueError(f"currents have {cur.shape[0]} steps; expected 1 (static) or {steps}")
+    return cur
 
 
 def _vector(v: np.ndarray, n_out: int, name: str) -> np.ndarray:
@@ -84,53 +122,90 @@ def _vector(v: np.ndarray, n_out: int, name: str) -> np.ndarray:
     return np.ascontiguousarray(v)
 
 
-def if_step(u: np.ndarray, i: np.ndarray, bias: np.ndarray, theta: np.ndarray, frac_bits: int,
-            res: np.ndarray | None = None, res_gain: np.ndarray | None = None,
-            out: np.ndarray | None = None) -> np.ndarray:
-    """One IF step: updates ``u`` (int64) in place and returns the spikes (uint8 0/1).
+def _membrane_type(steps: int, max_abs_current: int | None, frac_bits: int, bias: np.ndarray,
+                   res_gain: np.ndarray) -> type:
+    """int32 when it provably holds every membrane value, else int64.
 
-    ``res``/``res_gain`` are given together or not at all; ``out`` (uint8, shape of
-    ``u``) receives the spikes if given.
+    With ``D = (max |I| << F) + max |bias| + max |g|`` every drive term is within
+    ``[-D, D]``; the membrane only falls by ``theta`` from a value ``>= theta``, so after
+    ``t`` steps both ``U`` and the pre-reset value lie within ``[-t D, t D]``.
     """
-    n_out = u.shape[-1]
-    u2 = _rows(u, np.int64, "u", writable=True)
-    i2 = _rows(i, np.int32, "i", shape=u.shape)
+    if max_abs_current is None:
+        return np.int64
+    bound = ((int(max_abs_current) << int(frac_bits)) + int(np.abs(bias.astype(np.int64)).max(initial=0))
+             + int(np.abs(res_gain.astype(np.int64)).max(initial=0)))
+    return np.int32 if steps * bound < 2**31 else np.int64
+
+
+def integrate_and_fire(cur: np.ndarray, steps: int, bias: np.ndarray, theta: np.ndarray,
+                       frac_bits: int, res: np.ndarray | None = None,
+                       res_gain: np.ndarray | None = None,
+                       max_abs_current: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """IF neurons over ``steps`` time steps: packed spikes ``(T, B, M, Nw)`` uint64 and the
+    number of spikes per step and image ``(T, B)`` int32.
+
+    ``cur`` int32 ``(T' in {1, T}, B, M, N)``; ``bias``, ``theta`` int32 ``(N,)``;
+    ``res`` packed uint64 ``(T' in {1, T}, B, M, Nw)`` and ``res_gain`` int32 ``(N,)``
+    are given together or not at all. ``max_abs_current``, a bound on ``|I|`` known to
+    the caller (e.g. ``sum |w| * max x``), lets the kernel use 32-bit membranes (twice
+    the vector lanes) where they provably cannot overflow; the result is the same.
+    """
+    steps = int(steps)
+    cur = _currents(cur, steps)
+    _, b_n, m_n, n_out = cur.shape
+    n_w = n_words(n_out)
     bias = _vector(bias, n_out, "bias")
     theta = _vector(theta, n_out, "theta")
-    if out is None:
-        out = np.empty(u.shape, np.uint8)
-    s2 = _rows(out, np.uint8, "out", shape=u.shape, writable=True)
     if (res is None) != (res_gain is None):
         raise ValueError("res and res_gain must be given together")
     if res is None:
-        _if_plain(u2, i2, bias, theta, int(frac_bits), s2)
-    else:
-        r2 = _rows(res, np.uint8, "res", shape=u.shape)
-        _if_residual(u2, i2, bias, theta, int(frac_bits), r2,
-                     _vector(res_gain, n_out, "res_gain"), s2)
-    return out
+        res, res_gain = np.zeros((0, b_n, m_n, n_w), np.uint64), np.zeros(n_out, np.int32)
+    elif res.dtype != np.uint64 or res.shape[0] not in (1, steps) or res.shape[1:] != (b_n, m_n, n_w):
+        raise ValueError(f"res must be uint64 ({{1, {steps}}}, {b_n}, {m_n}, {n_w}), got {res.dtype} {res.shape}")
+    res_gain = _vector(res_gain, n_out, "res_gain")
+    membrane = _membrane_type(steps, max_abs_current, frac_bits, bias, res_gain)
+    spikes = np.empty((steps, b_n, m_n, n_w), np.uint64)
+    counts = np.empty((steps, b_n), np.int32)
+    _integrate_fire(cur, bias, theta.astype(membrane), int(frac_bits), np.ascontiguousarray(res),
+                    res_gain.astype(membrane), spikes, counts)
+    return spikes, counts
 
 
-def readout_step(a: np.ndarray, i: np.ndarray, bias: np.ndarray, frac_bits: int) -> None:
-    """One readout step: ``a += (i << frac_bits) - bias`` in place (``a`` int64)."""
-    a2 = _rows(a, np.int64, "a", writable=True)
-    i2 = _rows(i, np.int32, "i", shape=a.shape)
-    _readout(a2, i2, _vector(bias, a.shape[-1], "bias"), int(frac_bits))
+def readout_accumulate(cur: np.ndarray, steps: int, bias: np.ndarray, frac_bits: int) -> np.ndarray:
+    """Readout accumulators after ``steps`` steps, int64 ``(B, N)``, from int32 currents
+    ``(T' in {1, T}, B, 1, N)``: ``A = sum_t (I[t] << F) - bias``."""
+    steps = int(steps)
+    cur = _currents(cur, steps)
+    acc = np.empty((cur.shape[1], cur.shape[3]), np.int64)
+    _readout(cur, steps, _vector(bias, cur.shape[3], "bias"), int(frac_bits), acc)
+    return acc
 
 
-def if_step_ref(u: np.ndarray, i: np.ndarray, bias: np.ndarray, theta: np.ndarray,
-                frac_bits: int, res: np.ndarray | None = None,
-                res_gain: np.ndarray | None = None) -> np.ndarray:
-    """NumPy twin of :func:`if_step` (int64 arithmetic, updates ``u`` in place)."""
-    v = u + i.astype(np.int64) * (np.int64(1) << np.int64(frac_bits)) - bias.astype(np.int64)
+def integrate_and_fire_ref(cur: np.ndarray, steps: int, bias: np.ndarray, theta: np.ndarray,
+                           frac_bits: int, res: np.ndarray | None = None,
+                           res_gain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy twin of :func:`integrate_and_fire`: unpacked 0/1 arithmetic step by step, the
+    spikes packed at the end with ``np.packbits``."""
+    cur = np.broadcast_to(cur.astype(np.int64), (steps,) + cur.shape[1:])
+    n_out = cur.shape[-1]
+    u = np.zeros(cur.shape[1:], np.int64)
+    fired = np.zeros(cur.shape, bool)
     if res is not None:
-        v = v + res_gain.astype(np.int64) * res.astype(np.int64)
-    th = np.broadcast_to(theta.astype(np.int64), v.shape)
-    spikes = v >= th
-    u[...] = np.where(spikes, v - th, v)
-    return spikes.astype(np.uint8)
+        bits = np.unpackbits(res.view(np.uint8), axis=-1, bitorder="little")[..., :n_out]
+        r = np.broadcast_to(bits.astype(np.int64), cur.shape)
+    for t in range(steps):
+        u = u + cur[t] * (np.int64(1) << np.int64(frac_bits)) - bias.astype(np.int64)
+        if res is not None:
+            u = u + res_gain.astype(np.int64) * r[t]
+        fired[t] = u >= theta.astype(np.int64)
+        u = u - np.where(fired[t], theta.astype(np.int64), 0)
+    pad = -n_out % WORD_BITS
+    padded = np.concatenate([fired, np.zeros(fired.shape[:-1] + (pad,), bool)], axis=-1)
+    words = np.packbits(padded, axis=-1, bitorder="little").view(np.uint64)
+    return words, fired.reshape(steps, cur.shape[1], -1).sum(axis=2).astype(np.int32)
 
 
-def readout_step_ref(a: np.ndarray, i: np.ndarray, bias: np.ndarray, frac_bits: int) -> None:
-    """NumPy twin of :func:`readout_step`."""
-    a += i.astype(np.int64) * (np.int64(1) << np.int64(frac_bits)) - bias.astype(np.int64)
+def readout_accumulate_ref(cur: np.ndarray, steps: int, bias: np.ndarray, frac_bits: int) -> np.ndarray:
+    """NumPy twin of :func:`readout_accumulate`."""
+    cur = np.broadcast_to(cur.astype(np.int64), (steps,) + cur.shape[1:])[:, :, 0, :]
+    return (cur * (np.int64(1) << np.int64(frac_bits)) - bias.astype(np.int64)).sum(axis=0)

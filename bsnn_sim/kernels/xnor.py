@@ -17,19 +17,22 @@ Convolution layout is channels-last: spikes ``(B, H, W, Cw)`` with channel ``c``
 ``OH = (H + 2 p - KH) // stride + 1``. A zero-padding tap is the all-zero word (0-spikes).
 
 Speed. The inner loop runs over output neurons ``n`` (weights transposed once to
-``(..., N)``), so LLVM vectorises ``ctpop`` (VPOPCNTQ on AVX-512, a PSHUFB nibble table on
-AVX2) and four output pixels share each weight load. When a convolution has few channels,
-most bits of each per-pixel word are unused; the kernel then repacks windows densely
-before the product (bit positions that are 0 in every input word and every weight word
+``(..., N)``), so LLVM vectorises ``ctpop`` (VPOPCNTQ/VPOPCNTD on AVX-512, a PSHUFB
+nibble table on AVX2); the taps of one output pixel form a compile-time-sized loop
+inside it, so each neuron's sum stays in a register. When a convolution has few
+channels, most bits of each per-pixel word are unused; the kernel then uses fewer or
+narrower words (bit positions that are 0 in every input word and every weight word
 carry no mismatch, so dropping them leaves the result unchanged):
 
 * ``direct``: the padded input as is, ``KH * KW * Cw`` words per output pixel;
+* ``narrow``: the same with the low 32 bits of each word when ``C <= 32``: twice as
+  many neurons per vector instruction;
 * ``rows``: each kernel row of ``KW`` pixels packed densely, ``KH * ceil(KW C / 64)``
   words per output pixel (e.g. 6 instead of 9 for C = 32, 3x3);
 * ``patch``: the whole receptive field packed densely, ``ceil(KH KW C / 64)`` words
   (1 instead of 9 for C = 1, 3x3).
 
-The plan with the lowest estimated cost (:func:`conv_plan`) is used; all three give
+The plan with the lowest estimated cost (:func:`conv_plan`) is used; all four give
 identical integers. :func:`prepare_conv_weights` lays the weights out for every plan
 once, for callers that convolve with the same weights at every time step.
 """
@@ -41,9 +44,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .bits import WORD_BITS, n_words, popcount64
+from .bits import WORD_BITS, n_words, popcount
 
 _LANES = 8
+_NARROW_BITS = 32  # channel bits that fit the low half of a word (the narrow plan)
+_TAP_GROUP = 12  # words per output pixel unrolled in one pass of the convolution core
 
 
 def _has_vector_popcount() -> bool:
@@ -80,9 +85,21 @@ def xnor_offset(weight_pm1: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- linear
 
 
+@njit(inline="always")
+def _mismatches(xs, ws):
+    """``sum_i popcount(xs[i] ^ ws[i])`` over two equal-length tuples of words, int32."""
+    total = 0
+    for i in range(len(xs)):
+        total += popcount(xs[i] ^ ws[i])
+    return np.int32(total)
+
+
 @njit(parallel=True, cache=True)
 def _linear_nvec(x, wt, full, k, out):
-    """out[b, n] = full - sum_j popcount(x[b, j] ^ wt[j, n]) - k[n]; lanes over n."""
+    """out[b, n] = full - sum_j popcount(x[b, j] ^ wt[j, n]) - k[n]; lanes over n.
+
+    Four rows share each weight load and four words are summed per update of ``out``
+    (the stores, not the popcounts, bound this loop)."""
     rows, width = x.shape
     n_out = wt.shape[1]
     base = np.empty(n_out, np.int32)
@@ -107,27 +124,43 @@ def _linear_nvec(x, wt, full, k, out):
             o1[:] = bs
             o2[:] = bs
             o3[:] = bs
-            for j in range(width):
-                x0 = x[r, j]
-                x1 = x[r + 1, j]
-                x2 = x[r + 2, j]
-                x3 = x[r + 3, j]
-                wrow = wt[j, n0:n1]
-                for n in range(m):
-                    wv = wrow[n]
-                    o0[n] -= np.int32(popcount64(x0 ^ wv))
-                    o1[n] -= np.int32(popcount64(x1 ^ wv))
-                    o2[n] -= np.int32(popcount64(x2 ^ wv))
-                    o3[n] -= np.int32(popcount64(x3 ^ wv))
+            j = 0
+            while j < width:
+                if j + 4 <= width:
+                    x0 = (x[r, j], x[r, j + 1], x[r, j + 2], x[r, j + 3])
+                    x1 = (x[r + 1, j], x[r + 1, j + 1], x[r + 1, j + 2], x[r + 1, j + 3])
+                    x2 = (x[r + 2, j], x[r + 2, j + 1], x[r + 2, j + 2], x[r + 2, j + 3])
+                    x3 = (x[r + 3, j], x[r + 3, j + 1], x[r + 3, j + 2], x[r + 3, j + 3])
+                    w0 = wt[j, n0:n1]
+                    w1 = wt[j + 1, n0:n1]
+                    w2 = wt[j + 2, n0:n1]
+                    w3 = wt[j + 3, n0:n1]
+                    for n in range(m):
+                        ws = (w0[n], w1[n], w2[n], w3[n])
+                        o0[n] -= _mismatches(x0, ws)
+                        o1[n] -= _mismatches(x1, ws)
+                        o2[n] -= _mismatches(x2, ws)
+                        o3[n] -= _mismatches(x3, ws)
+                    j += 4
+                else:
+                    x0_, x1_, x2_, x3_ = x[r, j], x[r + 1, j], x[r + 2, j], x[r + 3, j]
+                    w0 = wt[j, n0:n1]
+                    for n in range(m):
+                        wv = w0[n]
+                        o0[n] -= np.int32(popcount(x0_ ^ wv))
+                        o1[n] -= np.int32(popcount(x1_ ^ wv))
+                        o2[n] -= np.int32(popcount(x2_ ^ wv))
+                        o3[n] -= np.int32(popcount(x3_ ^ wv))
+                    j += 1
         else:
             for q in range(r, rows):
                 o0 = out[q, n0:n1]
                 o0[:] = bs
                 for j in range(width):
-                    x0 = x[q, j]
-                    wrow = wt[j, n0:n1]
+                    x0_ = x[q, j]
+                    w0 = wt[j, n0:n1]
                     for n in range(m):
-                        o0[n] -= np.int32(popcount64(x0 ^ wrow[n]))
+                        o0[n] -= np.int32(popcount(x0_ ^ w0[n]))
 
 
 @njit(parallel=True, cache=True)
@@ -139,7 +172,7 @@ def _linear_jvec(x, w, full, k, out):
         for n in range(n_out):
             acc = 0
             for j in range(width):
-                acc += popcount64(x[b, j] ^ w[n, j])
+                acc += popcount(x[b, j] ^ w[n, j])
             out[b, n] = full - acc - k[n]
 
 
@@ -226,14 +259,25 @@ def _or_last_word(x2):
 
 
 @njit(parallel=True, cache=True)
-def _pad(x, pad):
-    """Copy of ``x`` (B, H, W, Cw) with ``pad`` all-zero pixels on every border."""
+def _pad_into(x, pad, xp):
+    """Copy ``x`` (B, H, W, Cw) into the interior of the all-zero ``xp`` (B, H + 2 pad,
+    W + 2 pad, Cw), cast to the word type of ``xp`` (uint32 keeps the low 32 bits)."""
     b_n, h, w, cw = x.shape
-    xp = np.zeros((b_n, h + 2 * pad, w + 2 * pad, cw), np.uint64)
     for r in prange(b_n * h):
         b = r // h
         y = r % h
-        xp[b, y + pad, pad:pad + w, :] = x[b, y]
+        dst = xp[b, y + pad]
+        src = x[b, y]
+        for i in range(w):
+            for c in range(cw):
+                dst[pad + i, c] = src[i, c]
+
+
+def _padded(x: np.ndarray, pad: int, dtype) -> np.ndarray:
+    """``x`` (B, H, W, Cw) with ``pad`` all-zero pixels on every border, as ``dtype`` words."""
+    b_n, h, w, cw = x.shape
+    xp = np.zeros((b_n, h + 2 * pad, w + 2 * pad, cw), dtype)
+    _pad_into(x, pad, xp)
     return xp
 
 
@@ -305,77 +349,66 @@ def _pack_windows(x3, cw, recipe, width, pad, h, w, sh, sw, oh, ow):
     return out
 
 
-@njit(parallel=True, cache=True)
-def _conv_core(x3, ps, ws, wt2, kh, kw, cw, full, k, sh, sw, oh, ow, out):
-    """Popcount product over taps, no padding, int32 ``(B, oh, ow * N)``.
+@njit(inline="always")
+def _tap_mismatches(words, wt, n, offsets):
+    """``sum_t popcount(words[t] ^ wt[t, n])`` over the ``len(offsets)`` taps (a
+    compile-time constant)."""
+    total = 0
+    for t in range(len(offsets)):
+        total += popcount(words[t] ^ wt[t, n])
+    return total
 
-    Word ``c`` of pixel ``(iy, ix)`` is ``x3[b, iy, ix ps + c ws]``; tap ``(ky, kx, c)``
-    of output ``(y, x)`` reads pixel ``(y sh + ky, x sw + kx)`` and weight row
-    ``wt2[(ky kw + kx) cw + c]``; ``out = full - sum popcount(x ^ w) - k[n]``.
-    Four output columns share each weight load; the neuron loop is innermost.
+
+@njit(parallel=True, cache=True)
+def _conv_core(planes, offsets, wt, ystep, xstep, base, first, out):
+    """Popcount product over a group of taps, int32 ``out`` ``(R, OH, OW * N)``.
+
+    Output ``(y, x)`` of plane ``r`` reads the words ``planes[r, y ystep + x xstep +
+    offsets[t]]`` against weight rows ``wt[t]`` (``t`` < ``len(offsets)``) and stores
+    ``base[n] - sum_t popcount(word_t ^ wt[t, n])`` (``first``) or subtracts the sum
+    from ``out``. ``offsets`` is a tuple, so the number of taps is a compile-time
+    constant: the tap loop unrolls inside the vectorised neuron loop and each sum stays
+    in a register.
     """
-    b_n = x3.shape[0]
-    n_out = wt2.shape[1]
-    base = np.empty(n_out, np.int32)
-    for n in range(n_out):
-        base[n] = full - k[n]
-    d = sw * ps
-    for r in prange(b_n * oh):
-        b = r // oh
-        y = r % oh
-        orow = out[b, y]
-        xo = 0
-        while xo + 4 <= ow:
-            o0 = orow[xo * n_out:(xo + 1) * n_out]
-            o1 = orow[(xo + 1) * n_out:(xo + 2) * n_out]
-            o2 = orow[(xo + 2) * n_out:(xo + 3) * n_out]
-            o3 = orow[(xo + 3) * n_out:(xo + 4) * n_out]
-            o0[:] = base
-            o1[:] = base
-            o2[:] = base
-            o3[:] = base
-            t = 0
-            for ky in range(kh):
-                src = x3[b, y * sh + ky]
-                for kx in range(kw):
-                    p = (xo * sw + kx) * ps
-                    for c in range(cw):
-                        q = p + c * ws
-                        x0 = src[q]
-                        x1 = src[q + d]
-                        x2 = src[q + 2 * d]
-                        x3_ = src[q + 3 * d]
-                        wrow = wt2[t]
-                        t += 1
-                        for n in range(n_out):
-                            wv = wrow[n]
-                            o0[n] -= np.int32(popcount64(x0 ^ wv))
-                            o1[n] -= np.int32(popcount64(x1 ^ wv))
-                            o2[n] -= np.int32(popcount64(x2 ^ wv))
-                            o3[n] -= np.int32(popcount64(x3_ ^ wv))
-            xo += 4
-        while xo < ow:
-            o0 = orow[xo * n_out:(xo + 1) * n_out]
-            o0[:] = base
-            t = 0
-            for ky in range(kh):
-                src = x3[b, y * sh + ky]
-                for kx in range(kw):
-                    p = (xo * sw + kx) * ps
-                    for c in range(cw):
-                        x0 = src[p + c * ws]
-                        wrow = wt2[t]
-                        t += 1
-                        for n in range(n_out):
-                            o0[n] -= np.int32(popcount64(x0 ^ wrow[n]))
-            xo += 1
+    r_n, oh, row = out.shape
+    n_out = wt.shape[1]
+    ow = row // n_out
+    for task in prange(r_n * oh):
+        r = task // oh
+        y = task % oh
+        plane = planes[r]
+        orow = out[r, y]
+        words = np.empty(len(offsets), plane.dtype)
+        for x in range(ow):
+            p = y * ystep + x * xstep
+            for t in range(len(offsets)):
+                words[t] = plane[p + offsets[t]]
+            if first:
+                for n in range(n_out):
+                    orow[x * n_out + n] = base[n] - _tap_mismatches(words, wt, n, offsets)
+            else:
+                for n in range(n_out):
+                    orow[x * n_out + n] -= _tap_mismatches(words, wt, n, offsets)
+
+
+def _convolve(planes, offsets: list[int], wt, ystep: int, xstep: int, full: int, k, out3):
+    """:func:`_conv_core` over all taps, in groups of at most ``_TAP_GROUP`` (a longer
+    unrolled tap loop no longer fits the registers; three times slower at 36 taps)."""
+    groups = -(-len(offsets) // _TAP_GROUP)
+    size = -(-len(offsets) // groups)
+    base = (full - k).astype(np.int32)
+    for g in range(0, len(offsets), size):
+        _conv_core(planes, tuple(offsets[g:g + size]), wt[g:g + size], ystep, xstep, base, g == 0, out3)
 
 
 def conv_plan(channel_bits: int, words: int, kh: int, kw: int, stride: int, n_out: int) -> str:
-    """Choose ``"direct"``, ``"rows"`` or ``"patch"`` (see the module docstring) by the
-    estimated cost per output pixel: repacked pieces plus words x neuron vectors."""
+    """Choose ``"direct"``, ``"narrow"``, ``"rows"`` or ``"patch"`` (see the module
+    docstring) by the estimated cost per output pixel: repacked pieces plus words x
+    neuron vectors (a vector holds twice as many 32-bit words)."""
     vec = -(-n_out // _LANES)
     costs = {"direct": kh * kw * words * vec}
+    if channel_bits <= _NARROW_BITS:
+        costs["narrow"] = kh * kw * -(-n_out // (2 * _LANES))
     rows_words = kh * n_words(kw * channel_bits)
     costs["rows"] = _PIECE_COST * stride * kw * words + rows_words * vec
     costs["patch"] = _PIECE_COST * kh * kw * words + n_words(kh * kw * channel_bits) * vec
@@ -384,7 +417,7 @@ def conv_plan(channel_bits: int, words: int, kh: int, kw: int, stride: int, n_ou
 
 @dataclass(frozen=True, eq=False)
 class ConvWeights:
-    """Packed conv weights ``(N, KH, KW, Cw)`` laid out once for the three plans.
+    """Packed conv weights ``(N, KH, KW, Cw)`` laid out once for the plans.
 
     Each layout is ``(words per output pixel, N)``; ``channel_bits`` is the number of
     channel bits per pixel kept by the dense layouts (``rows``, ``patch``).
@@ -395,6 +428,7 @@ class ConvWeights:
     direct: np.ndarray
     rows: np.ndarray
     patch: np.ndarray
+    narrow: np.ndarray | None  # the direct layout as uint32 where channel_bits <= 32
 
     @property
     def last_word_bits(self) -> int:
@@ -432,11 +466,13 @@ def _layout(w: np.ndarray, channel_bits: int) -> ConvWeights:
     width = n_words(kh * kw * channel_bits)
     patch = _pack_windows(w3, cw, rec, width, 0, kh, kw, 1, 1, 1, 1)  # (N, 1, width)
     patch = np.ascontiguousarray(patch.reshape(n_out, width).T)
-    return ConvWeights((n_out, kh, kw, cw), channel_bits, direct, rows, patch)
+    narrow = direct.astype(np.uint32) if channel_bits <= _NARROW_BITS else None
+    return ConvWeights((n_out, kh, kw, cw), channel_bits, direct, rows, patch, narrow)
 
 
-def _conv_packed(x, cwts: ConvWeights, k, stride, padding, plan=None, out=None):
-    """Checked-input convolution with prepared weights; ``plan`` None = cheapest."""
+def _conv_packed(x, cwts: ConvWeights, k, stride, padding, plan=None, out=None, channels=None):
+    """Checked-input convolution with prepared weights; ``plan`` None = cheapest;
+    ``channels`` None = scan the input for its highest set channel bit."""
     b_n, h, wd, cw = x.shape
     n_out, kh, kw, _ = cwts.shape
     oh = (h + 2 * padding - kh) // stride + 1
@@ -444,7 +480,10 @@ def _conv_packed(x, cwts: ConvWeights, k, stride, padding, plan=None, out=None):
     full = WORD_BITS * cw * kh * kw
     # Bit positions above the highest one set in any last word (of the input or of the
     # weights) never mismatch; the dense layouts drop them.
-    x_last = int(_or_last_word(x.reshape(-1, cw))).bit_length() if x.size else 0
+    if channels is None:
+        x_last = int(_or_last_word(x.reshape(-1, cw))).bit_length() if x.size else 0
+    else:
+        x_last = channels - WORD_BITS * (cw - 1)
     if x_last > cwts.last_word_bits:
         w = _unlayout(cwts)
         cwts = _layout(w, WORD_BITS * (cw - 1) + x_last)
@@ -454,20 +493,27 @@ def _conv_packed(x, cwts: ConvWeights, k, stride, padding, plan=None, out=None):
     out = _result(out, (b_n, oh, ow, n_out))
     out3 = out.reshape(b_n, oh, ow * n_out)
     x3 = x.reshape(b_n, h, wd * cw)
-    if plan == "direct":
-        xp = _pad(x, padding)
-        xp3 = xp.reshape(b_n, xp.shape[1], xp.shape[2] * cw)
-        _conv_core(xp3, cw, 1, cwts.direct, kh, kw, cw, full, k, stride, stride, oh, ow, out3)
+    if plan in ("direct", "narrow"):
+        if plan == "narrow" and cwts.narrow is None:
+            raise ValueError(f"the narrow plan needs at most {_NARROW_BITS} channel bits, not {channel_bits}")
+        xp = _padded(x, padding, np.uint64 if plan == "direct" else np.uint32)
+        wp = xp.shape[2]
+        offsets = [(ky * wp + kx) * cw + c for ky in range(kh) for kx in range(kw) for c in range(cw)]
+        wt = cwts.direct if plan == "direct" else cwts.narrow
+        _convolve(xp.reshape(b_n, -1), offsets, wt, stride * wp * cw, stride * cw, full, k, out3)
     elif plan == "rows":
         rec = _window_recipe(channel_bits, cw, 1, kw)
         width = n_words(kw * channel_bits)
         rows = _pack_windows(x3, cw, rec, width, padding, h, wd, 1, stride, h + 2 * padding, ow)
-        _conv_core(rows, 1, ow, cwts.rows, kh, 1, width, full, k, stride, 1, oh, ow, out3)
+        row_len = width * ow
+        offsets = [ky * row_len + q * ow for ky in range(kh) for q in range(width)]
+        _convolve(rows.reshape(b_n, -1), offsets, cwts.rows, stride * row_len, 1, full, k, out3)
     elif plan == "patch":
         rec = _window_recipe(channel_bits, cw, kh, kw)
         width = n_words(kh * kw * channel_bits)
         patches = _pack_windows(x3, cw, rec, width, padding, h, wd, stride, stride, oh, ow)
-        _conv_core(patches, 1, ow, cwts.patch, 1, 1, width, full, k, 1, 1, oh, ow, out3)
+        offsets = [q * ow for q in range(width)]
+        _convolve(patches.reshape(b_n, -1), offsets, cwts.patch, width * ow, 1, full, k, out3)
     else:
         raise ValueError(f"unknown conv plan {plan!r}")
     return out
@@ -497,10 +543,18 @@ def _check_conv(x, shape, k, stride, padding):
 
 
 def xnor_conv2d_prepared(x: np.ndarray, weights: ConvWeights, k: np.ndarray, stride: int = 1,
-                         padding: int = 0, out: np.ndarray | None = None) -> np.ndarray:
-    """:func:`xnor_conv2d` with weights laid out once by :func:`prepare_conv_weights`."""
+                         padding: int = 0, out: np.ndarray | None = None,
+                         channels: int | None = None) -> np.ndarray:
+    """:func:`xnor_conv2d` with weights laid out once by :func:`prepare_conv_weights`.
+
+    ``channels``, the true channel count ``C`` of ``x``, is a promise that every bit of
+    the last word of a pixel at position ``>= C - 64 (Cw - 1)`` is 0 (as :func:`pack_bits`
+    leaves it); the input is then not scanned for set high bits.
+    """
     x, k, stride, padding = _check_conv(x, weights.shape, k, stride, padding)
-    return _conv_packed(x, weights, k, stride, padding, None, out)
+    if channels is not None and n_words(channels) != weights.shape[3]:
+        raise ValueError(f"{channels} channels do not fill {weights.shape[3]} words per pixel")
+    return _conv_packed(x, weights, k, stride, padding, None, out, channels)
 
 
 def xnor_conv2d(x: np.ndarray, w: np.ndarray, k: np.ndarray, stride: int = 1,
