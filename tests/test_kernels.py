@@ -14,7 +14,7 @@ from bsnn_sim.kernels import (integrate_and_fire, integrate_and_fire_ref, maxpoo
                               pack_bits, pack_bits_ref, pixel_conv2d, pixel_conv2d_ref, pixel_linear,
                               pixel_linear_ref, popcount, popcount_gemm, popcount_rows, popcount_rows_ref,
                               prepare_conv_weights, readout_accumulate, readout_accumulate_ref, spike_linear,
-                              spike_linear_ref, trailing_zeros64, unpack_bits, unpack_bits_ref, xnor_conv2d,
+                              spike_linear_ref, spike_linear_total, spike_linear_total_ref, trailing_zeros64, unpack_bits, unpack_bits_ref, xnor_conv2d,
                               xnor_conv2d_prepared, xnor_conv2d_ref, xnor_linear, xnor_linear_ref, xnor_offset)
 from bsnn_sim.kernels.neuron import _membrane_type
 from bsnn_sim.kernels.xnor import _conv_packed
@@ -371,6 +371,19 @@ def test_spike_linear_matches_ref(seed, rows, length, n_out, fill):
     got = spike_linear(x, w)
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, spike_linear_ref(x, w))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**31), steps=st.integers(1, 5), rows=st.integers(1, 7),
+       length=st.sampled_from(FAN_INS), n_out=st.integers(1, 40), fill=FILL)
+def test_spike_linear_total_matches_ref(seed, steps, rows, length, n_out, fill):
+    rng = np.random.default_rng(seed)
+    x = pack_bits(spikes(seed, (steps, rows, length), fill))
+    w = rng.integers(-127, 128, (64 * x.shape[2], n_out)).astype(np.int8)
+    got = spike_linear_total(x, w)
+    assert got.dtype == np.int32 and got.shape == (rows, n_out)
+    np.testing.assert_array_equal(got, spike_linear_total_ref(x, w))
+    np.testing.assert_array_equal(got, sum(spike_linear(x[t], w) for t in range(steps)))
 
 
 def pixels(rng, shape, fill: str) -> np.ndarray:
