@@ -124,6 +124,8 @@ class HardwareResult:
             f"[{OP_CONVENTION}]",
             f"area: {s['area_mm2']:.3f} mm2, {s['tops_per_mm2']:.3f} TOPS/mm2; subarrays "
             f"{s['subarrays_used']}/{s['subarrays_available']}, cell utilization {s['cell_utilization']:.1%}",
+            "utilization (busy fraction): " + ", ".join(
+                f"{k} {v:.1%}" for k, v in s["utilization"].items() if k.startswith(("subarrays:", "digital"))),
             "stalls (cycles): " + (", ".join(f"{k} {v}" for k, v in s["stalls_cycles"].items() if v) or "none"),
             f"timing simulation: {s['events']} events, {s['wall_s']:.2f} s",
         ])
