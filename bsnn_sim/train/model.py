@@ -19,6 +19,7 @@ over t. This is exact because no layer feeds back.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -78,6 +79,14 @@ def effective_weight(w: torch.Tensor, precision: Precision, per_channel: bool = 
     return w + (q - w).detach()
 
 
+class NeuronConfig(NamedTuple):
+    """What every IF neuron of a model shares: surrogate kind and sharpness, time steps."""
+
+    surrogate: str
+    alpha: float
+    steps: int
+
+
 def if_neuron(current: torch.Tensor, residual, kind: str, alpha: float, steps: int) -> torch.Tensor:
     """IF recurrence over ``steps`` time steps of ``current`` (T, B, ...).
 
@@ -96,11 +105,11 @@ def if_neuron(current: torch.Tensor, residual, kind: str, alpha: float, steps: i
 
 
 class SpikingConv(nn.Module):
-    def __init__(self, cin, cout, kernel, stride, padding, precision, surrogate):
+    def __init__(self, cin, cout, kernel, stride, padding, precision, neuron):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, stride, padding, bias=False)
         self.bn = nn.BatchNorm2d(cout)
-        self.precision, self.surrogate = precision, surrogate
+        self.precision, self.neuron = precision, neuron
 
     def current(self, x):
         t, b = x.shape[:2]
@@ -110,30 +119,30 @@ class SpikingConv(nn.Module):
         return y.reshape(t, b, *y.shape[1:])
 
     def forward(self, x, residual=None):
-        return if_neuron(self.current(x), residual, *self.surrogate)
+        return if_neuron(self.current(x), residual, *self.neuron)
 
 
 class SpikingLinear(nn.Module):
-    def __init__(self, fin, fout, precision, surrogate):
+    def __init__(self, fin, fout, precision, neuron):
         super().__init__()
         self.fc = nn.Linear(fin, fout, bias=False)
         self.bn = nn.BatchNorm1d(fout)
-        self.precision, self.surrogate = precision, surrogate
+        self.precision, self.neuron = precision, neuron
 
     def forward(self, x):
         t, b = x.shape[:2]
         w = effective_weight(self.fc.weight, self.precision)
         y = self.bn(F.linear(x.reshape(t * b, -1), w)).reshape(t, b, -1)
-        return if_neuron(y, None, *self.surrogate)
+        return if_neuron(y, None, *self.neuron)
 
 
 class ResBlock(nn.Module):
     """Two binary 3x3 convolutions; the block input adds into the second membrane."""
 
-    def __init__(self, channels, surrogate):
+    def __init__(self, channels, neuron):
         super().__init__()
-        self.conv1 = SpikingConv(channels, channels, 3, 1, 1, Precision.BINARY, surrogate)
-        self.conv2 = SpikingConv(channels, channels, 3, 1, 1, Precision.BINARY, surrogate)
+        self.conv1 = SpikingConv(channels, channels, 3, 1, 1, Precision.BINARY, neuron)
+        self.conv2 = SpikingConv(channels, channels, 3, 1, 1, Precision.BINARY, neuron)
 
     def forward(self, x):
         return self.conv2(self.conv1(x), residual=x)
@@ -176,7 +185,7 @@ class BSNN(nn.Module):
 
     def __init__(self, workload, input_shape):
         super().__init__()
-        surrogate = (workload.train.surrogate, workload.train.surrogate_alpha, workload.time_steps)
+        neuron = NeuronConfig(workload.train.surrogate, workload.train.surrogate_alpha, workload.time_steps)
         self.time_steps = workload.time_steps
         shape = tuple(input_shape)
         mods = []
@@ -184,12 +193,12 @@ class BSNN(nn.Module):
             last = i == len(workload.layers) - 1
             if spec.op == "conv2d":
                 mods.append(SpikingConv(shape[0], spec.channels, spec.kernel, spec.stride, spec.padding,
-                                        spec.precision, surrogate))
+                                        spec.precision, neuron))
                 h = (shape[1] + 2 * spec.padding - spec.kernel) // spec.stride + 1
                 w = (shape[2] + 2 * spec.padding - spec.kernel) // spec.stride + 1
                 shape = (spec.channels, h, w)
             elif spec.op == "resblock":
-                mods.append(ResBlock(shape[0], surrogate))
+                mods.append(ResBlock(shape[0], neuron))
             elif spec.op == "maxpool2d":
                 mods.append(_Pool(spec.kernel))
                 shape = (shape[0], shape[1] // spec.kernel, shape[2] // spec.kernel)
@@ -199,7 +208,7 @@ class BSNN(nn.Module):
             elif last:
                 mods.append(Readout(shape[0], spec.features, spec.precision))
             else:
-                mods.append(SpikingLinear(shape[0], spec.features, spec.precision, surrogate))
+                mods.append(SpikingLinear(shape[0], spec.features, spec.precision, neuron))
                 shape = (spec.features,)
         self.layers = nn.ModuleList(mods)
 
