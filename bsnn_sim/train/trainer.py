@@ -108,7 +108,7 @@ def train(workload, out: Path, data_dir=None, resume=False, limit=None, epochs=N
         start_epoch = state["epoch"]
         log(f"resumed from {ckpt} after epoch {start_epoch}")
     images = torch.from_numpy(train_set.images.copy())
-    labels = torch.from_numpy(train_set.labels)
+    labels = torch.from_numpy(train_set.labels.copy())
     t0 = time.time()
     for epoch in range(start_epoch, epochs):
         model.train()
