@@ -63,7 +63,7 @@ def float_accuracy(model, images, labels, workload, batch_size=1000) -> float:
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            xb = torch.from_numpy(images[i:i + batch_size])
+            xb = torch.from_numpy(images[i:i + batch_size].copy())
             logits = model(encode_batch(xb, workload, False, gen))
             correct += int((logits.argmax(1).numpy() == labels[i:i + batch_size]).sum())
     return correct / len(images)
