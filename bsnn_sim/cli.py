@@ -65,7 +65,7 @@ def cli():
 def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, timing_images, pipelined, out_dir):
     """Simulate WORKLOAD's trained network on its dataset; print accuracy and activity,
     and with --arch the latency, energy, TOPS/W and area on that hardware."""
-    from . import datasets, weightfile
+    from . import datasets
     from .functional import FunctionalSimulator
     from .workload import load_workload
 
@@ -76,7 +76,7 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
         from .mapping import map_network
 
         hw_cfg = load_arch(arch)
-    net = weightfile.load(weights or wl.weights)
+    net = _load_weights(wl, weights)
     if hw_cfg is not None:
         map_network(net, hw_cfg)  # a layer that cannot be mapped fails before the long run
     data = datasets.load(wl.dataset, split, data_dir, limit=limit)
@@ -100,6 +100,16 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
         report["hardware"] = _hardware(net, res, hw_cfg, timing_images, pipelined, out_dir, report)
     if json_out:
         Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _load_weights(wl, weights):
+    """The weight file given, or the workload's; a missing default says how to make it."""
+    from . import weightfile
+
+    path = Path(weights or wl.weights)
+    if weights is None and not path.exists():
+        raise BsnnError(f"{path}: weight file not found; train it with: bsnn-sim train {wl.path}")
+    return weightfile.load(path)
 
 
 def _write_csv(path, rows: list[dict]):
@@ -140,14 +150,13 @@ def _hardware(net, res, cfg, timing_images, pipelined, out_dir, report):
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
 def map_cmd(workload, arch, weights, csv_out):
     """Mapping report: subarrays per layer, chunks, replicas, utilization."""
-    from . import weightfile
     from .arch import load_arch
     from .mapping import map_network
     from .workload import load_workload
 
     wl = load_workload(workload)
     cfg = load_arch(arch)
-    mapping = map_network(weightfile.load(weights or wl.weights), cfg)
+    mapping = map_network(_load_weights(wl, weights), cfg)
     click.echo(mapping.report())
     if csv_out:
         _write_csv(csv_out, mapping.to_rows())

@@ -145,6 +145,12 @@ def test_missing_dataset(setup):
     assert_user_error(invoke("run", wl, "--data-dir", tmp / "nowhere"), "not found", "bsnn-sim data fetch")
 
 
+def test_missing_weight_file_says_how_to_train_it(setup):
+    tmp, wl, data = setup
+    (tmp / "cli_small.bsnn.npz").unlink()
+    assert_user_error(invoke("run", wl, "--data-dir", data), "weight file not found", "bsnn-sim train")
+
+
 def test_bad_arch_config(setup):
     tmp, wl, data = setup
     bad = tmp / "bad.toml"
