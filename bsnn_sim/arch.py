@@ -104,6 +104,7 @@ class Digital:
     """Unit for the non-binary first and last layers (int8 weights, uint8 pixels)."""
 
     macs_per_cycle: int = 64
+    skip_zero_inputs: bool = False  # event-driven: multiply only nonzero pixels and spikes
     e_mac_pj: float = 0.45  # one 8x8-bit multiply + accumulate at 65 nm
     area_um2: float = 50000.0  # 64 MACs of ~700 um^2 + control
 

@@ -28,7 +28,9 @@ length of the in-memory subarrays (``chunk_columns``), for every in-memory layer
 (binary weights on spikes) the number of output positions whose input window holds
 at least one spike and the number of non-empty fan-in chunks (consecutive runs of
 ``chunk_columns`` inputs in channels-last (ky, kx, c) order) per image and step. An
-all-zero chunk gives I = 0 exactly, so hardware may skip its sensing.
+all-zero chunk gives I = 0 exactly, so hardware may skip its sensing. Likewise, for
+every digital layer (int8 weights, or pixel inputs), the multiply-accumulates with a
+nonzero input: one per (nonzero input, output position whose window holds it, neuron).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class BatchResult:
     spikes: dict[str, np.ndarray]  # tensor name -> (B, T) int32 spike counts
     active_positions: dict[str, np.ndarray] = field(default_factory=dict)  # in-memory layer -> (B, T)
     active_chunks: dict[str, np.ndarray] = field(default_factory=dict)  # in-memory layer -> (B, T)
+    digital_macs: dict[str, np.ndarray] = field(default_factory=dict)  # digital layer -> (B, T)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class SimResult:
     seconds: float
     active_positions: dict[str, np.ndarray] = field(default_factory=dict)
     active_chunks: dict[str, np.ndarray] = field(default_factory=dict)
+    digital_macs: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -341,6 +345,7 @@ class _Layer:
         self.in_memory = node.precision is Precision.BINARY and net.is_spiking(node.input)
         self.max_abs_current = _max_abs_current(node, 1 if net.is_spiking(node.input) else 255)
         positions = int(np.prod(net.shapes[node.name][1:]))
+        self.coverage = _coverage(node, self.in_shape) if isinstance(node, Conv2d) else None
         self.current_bytes = (1 if net.is_static(node.input) else self.steps) * positions * node.out_features * 4
 
     def fire(self, x, residual: _Spikes | None) -> _Spikes:
@@ -362,6 +367,20 @@ class _Layer:
             return (total << n.frac_bits) - self.steps * n.bias.astype(np.int64)
         return K.readout_accumulate(self.product(x), self.steps, n.bias, n.frac_bits)
 
+    def performed_macs(self, x) -> np.ndarray:
+        """Multiply-accumulates with a nonzero input, (T', B) int64: each nonzero input
+        element counts once per output position whose window holds it, per neuron."""
+        n = self.node
+        if isinstance(x, _Pixels):
+            per_pixel = (x.values != 0).sum(axis=3, dtype=np.int64)[None]  # (1, B, H, W)
+        else:
+            steps, b, p, cw = x.words.shape
+            per_pixel = K.popcount_rows(x.words.reshape(-1, cw)).astype(np.int64).reshape(steps, b, p)
+        if self.coverage is None:
+            return per_pixel.reshape(len(per_pixel), per_pixel.shape[1], -1).sum(axis=2) * n.out_features
+        lit = per_pixel.reshape(len(per_pixel), per_pixel.shape[1], -1)
+        return lit @ self.coverage.reshape(-1) * n.out_features
+
     def activity(self, x: _Spikes, columns: int) -> tuple[np.ndarray, np.ndarray]:
         """Active positions and non-empty chunks (see :func:`chunk_activity`), (T', B) each.
         A convolution whose fan-in fits one chunk tests its windows on the packed words."""
@@ -377,6 +396,18 @@ class _Layer:
         return positions.reshape(steps, b), chunks.reshape(steps, b)
 
 
+def _coverage(node: Conv2d, in_shape) -> np.ndarray:
+    """(H, W) int64: how many output positions' windows hold each input pixel."""
+    _, h, w = in_shape
+    kh, kw = node.kernel
+    p, s = node.padding, node.stride
+    cover = np.zeros((h + 2 * p, w + 2 * p), np.int64)
+    for oy in range((h + 2 * p - kh) // s + 1):
+        for ox in range((w + 2 * p - kw) // s + 1):
+            cover[oy * s:oy * s + kh, ox * s:ox * s + kw] += 1
+    return cover[p:p + h, p:p + w]
+
+
 def _maxpool(x: _Spikes, node: MaxPool2d, in_shape) -> _Spikes:
     """OR-pool packed spikes: a word OR over each window."""
     c, h, w = in_shape
@@ -385,9 +416,9 @@ def _maxpool(x: _Spikes, node: MaxPool2d, in_shape) -> _Spikes:
     return _Spikes.counted(pooled.reshape(steps, b, -1, cw), c)
 
 
-def _per_step(counts: np.ndarray, steps: int) -> np.ndarray:
-    """(T', B) counts -> (B, T) int32; a static tensor repeats its counts at every step."""
-    return np.ascontiguousarray(np.broadcast_to(counts.T, (counts.shape[1], steps)), dtype=np.int32)
+def _per_step(counts: np.ndarray, steps: int, dtype=np.int32) -> np.ndarray:
+    """(T', B) counts -> (B, T); a static tensor repeats its counts at every step."""
+    return np.ascontiguousarray(np.broadcast_to(counts.T, (counts.shape[1], steps)), dtype=dtype)
 
 
 # Bound on the largest intermediate array of one slice of a batch (see run_batch).
@@ -402,6 +433,7 @@ class FunctionalSimulator:
         self.chunk_columns = chunk_columns
         self.layers = {n.name: _Layer(n, net) for n in net.compute_nodes()}
         self.in_memory = [name for name, lay in self.layers.items() if lay.in_memory] if chunk_columns else []
+        self.digital = [name for name, lay in self.layers.items() if not lay.in_memory] if chunk_columns else []
         self.spiking = [name for name in [INPUT] + [n.name for n in net.nodes] if net.is_spiking(name)]
         self.slice_images = max(1, _SLICE_BYTES // max(lay.current_bytes for lay in self.layers.values()))
 
@@ -436,14 +468,15 @@ class FunctionalSimulator:
         return BatchResult(np.zeros(0, np.int64), np.zeros((0, self.net.num_classes), np.int64),
                            {k: np.zeros(steps, np.int32) for k in self.spiking},
                            {k: np.zeros(steps, np.int32) for k in self.in_memory},
-                           {k: np.zeros(steps, np.int32) for k in self.in_memory})
+                           {k: np.zeros(steps, np.int32) for k in self.in_memory},
+                           {k: np.zeros(steps, np.int64) for k in self.digital})
 
     def _simulate(self, images: np.ndarray, image_index: np.ndarray) -> BatchResult:
         """All nodes in file order, each for all time steps."""
         net = self.net
         steps = net.time_steps
         tensors = {INPUT: self._encode(images, image_index)}
-        positions, chunks = {}, {}
+        positions, chunks, macs = {}, {}, {}
         for node in net.nodes:
             x = tensors[node.input]
             if isinstance(node, MaxPool2d):
@@ -455,13 +488,15 @@ class FunctionalSimulator:
                 if node.name in self.in_memory:
                     pos, chk = layer.activity(x, self.chunk_columns)
                     positions[node.name], chunks[node.name] = _per_step(pos, steps), _per_step(chk, steps)
+                if node.name in self.digital:
+                    macs[node.name] = _per_step(layer.performed_macs(x), steps, np.int64)
                 if node.neuron is NeuronKind.READOUT:
                     scores = layer.accumulate(x)
                 else:
                     residual = None if node.residual is None else tensors[node.residual]
                     tensors[node.name] = layer.fire(x, residual)
         spikes = {name: _per_step(tensors[name].counts, steps) for name in self.spiking}
-        return BatchResult(np.argmax(scores, axis=1), scores, spikes, positions, chunks)
+        return BatchResult(np.argmax(scores, axis=1), scores, spikes, positions, chunks, macs)
 
     def run(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 500, progress=None) -> SimResult:
         """Simulate a whole split in batches; ``progress(done, total)`` after each batch."""
@@ -476,7 +511,7 @@ class FunctionalSimulator:
         r = _join(parts) if parts else self._empty()
         sizes = {k: int(np.prod(self.net.shapes[k])) for k in self.spiking}
         return SimResult(r.predictions, np.asarray(labels), r.scores, r.spikes, sizes, time.perf_counter() - t0,
-                         r.active_positions, r.active_chunks)
+                         r.active_positions, r.active_chunks, r.digital_macs)
 
 
 def _join(parts: list[BatchResult]) -> BatchResult:
@@ -491,4 +526,4 @@ def _join(parts: list[BatchResult]) -> BatchResult:
         return {k: cat(getattr(p, field_name)[k] for p in parts) for k in getattr(parts[0], field_name)}
 
     return BatchResult(cat(p.predictions for p in parts), cat(p.scores for p in parts), cat_dict("spikes"),
-                       cat_dict("active_positions"), cat_dict("active_chunks"))
+                       cat_dict("active_positions"), cat_dict("active_chunks"), cat_dict("digital_macs"))

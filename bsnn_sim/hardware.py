@@ -161,5 +161,6 @@ def reprice(result: HardwareResult, arch: ArchConfig) -> HardwareResult:
 
 def activity_of(sim_result) -> Activity:
     """Activity traces of a functional :class:`~bsnn_sim.functional.SimResult`."""
-    return Activity.from_dicts(sim_result.active_positions, sim_result.active_chunks, sim_result.spikes)
+    return Activity.from_dicts(sim_result.active_positions, sim_result.active_chunks, sim_result.spikes,
+                               sim_result.digital_macs)
 

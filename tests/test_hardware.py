@@ -100,3 +100,59 @@ def test_a_flattened_static_input_is_computed_once():
     hw = evaluate_hardware(net, activity_of(res), load_arch(PAPER))
     assert hw.timing.actions["fc1"]["digital_mac"] == 16 * 36 * 5  # once per image, not T times
     assert dense_ops(net, hw.mapping) == 2 * (16 * 36 + 4 * 3 * 16)
+    nonzero = (images != 0).reshape(5, -1).sum(axis=1)
+    np.testing.assert_array_equal(res.digital_macs["fc1"], np.repeat(nonzero[:, None] * 16, 4, axis=1))
+
+
+def _performed_macs_ref(net, images, index):
+    """Loop reference: for every digital layer and step, the (nonzero input, neuron,
+    output position whose window holds it) triples, from the trainer's evaluation."""
+    torch = pytest.importorskip("torch")
+    from bsnn_sim.encoding import encode_step
+    from bsnn_sim.network import Conv2d, Precision
+    from bsnn_sim.train.inteval import integer_forward
+
+    _, outs = integer_forward(net, images, index)
+    want = {}
+    for node in net.compute_nodes():
+        if node.precision is Precision.BINARY and net.is_spiking(node.input):
+            continue
+        per_step = []
+        for t in range(net.time_steps):
+            x = (torch.from_numpy(encode_step(images, net.encoding, t, net.time_steps, index).astype(np.float64))
+                 if node.input == "input" else outs[node.input][t])
+            nz = (x != 0).double()
+            if isinstance(node, Conv2d):
+                ones = torch.ones((1, nz.shape[1]) + node.kernel, dtype=torch.float64)
+                covered = torch.nn.functional.conv2d(nz, ones, stride=node.stride, padding=node.padding)
+                per_step.append(covered.sum(dim=(1, 2, 3)).numpy() * node.out_features)
+            else:
+                per_step.append(nz.reshape(len(nz), -1).sum(dim=1).numpy() * node.out_features)
+        want[node.name] = np.stack(per_step, axis=1)
+    return want
+
+
+def test_digital_macs_count_the_nonzero_inputs(simulated):
+    net, res, arch = simulated
+    images = np.random.default_rng(1).integers(0, 256, size=(24, 1, 28, 28), dtype=np.uint8)
+    images[images < 150] = 0  # sparse, like MNIST
+    res = FunctionalSimulator(net, arch.subarray.columns).run(images, np.zeros(24, np.int64), batch_size=10)
+    want = _performed_macs_ref(net, images, np.arange(24))
+    assert set(res.digital_macs) == set(want) == {"conv1", "readout"}
+    for name, counts in want.items():
+        np.testing.assert_array_equal(res.digital_macs[name], counts.astype(np.int64))
+
+
+def test_skipping_zero_inputs_charges_only_the_performed_macs(simulated):
+    net, res, arch = simulated
+    dense = evaluate_hardware(net, activity_of(res), arch)
+    lean_arch = dataclasses.replace(arch, digital=dataclasses.replace(arch.digital, skip_zero_inputs=True))
+    lean = evaluate_hardware(net, activity_of(res), lean_arch)
+    for name in ("conv1", "readout"):
+        mask = np.ones(net.time_steps, np.int64)
+        if net.is_static(net.node(name).input):
+            mask[1:] = 0  # a static first layer computes once per image
+        assert lean.timing.actions[name]["digital_mac"] == int((res.digital_macs[name] * mask).sum())
+        assert lean.timing.actions[name]["digital_mac"] <= dense.timing.actions[name]["digital_mac"]
+    assert lean.energy_breakdown_pj()["digital_mac"] < dense.energy_breakdown_pj()["digital_mac"]
+    assert lean.timing.latency_cycles.mean() <= dense.timing.latency_cycles.mean()

@@ -10,6 +10,8 @@ The timing pass never recomputes values; it consumes these counts (arrays of sha
   each costs one bit-line drive per row group (held while that subarray's rows are
   sensed) and one sensing per row.
 - ``spikes[layer]``: output spikes of the layer in that step (neuron fires).
+- ``digital_macs[layer]``: multiply-accumulates of a digital layer that have a nonzero
+  input (needed only with ``digital.skip_zero_inputs``).
 
 Only in-memory layers need the first two (and only when zero chunks are skipped: with
 skipping off every position and chunk counts); every integrate-and-fire layer needs
@@ -42,13 +44,14 @@ class Activity:
     active_positions: dict
     active_chunks: dict
     spikes: dict
+    digital_macs: dict
 
     @classmethod
-    def from_dicts(cls, active_positions=None, active_chunks=None, spikes=None) -> "Activity":
+    def from_dicts(cls, active_positions=None, active_chunks=None, spikes=None, digital_macs=None) -> "Activity":
         """Build from plain dicts of array-likes (e.g. a functional ``SimResult``'s)."""
         parts = {}
         for what, d in (("active_positions", active_positions), ("active_chunks", active_chunks),
-                        ("spikes", spikes)):
+                        ("spikes", spikes), ("digital_macs", digital_macs)):
             parts[what] = {str(k): _as_counts(k, what, v) for k, v in (d or {}).items()}
         shapes = {a.shape for d in parts.values() for a in d.values()}
         if len(shapes) > 1:
@@ -66,7 +69,7 @@ class Activity:
     def n_images(self) -> int:
         return self.shape[0]
 
-    def check(self, net, mapping, skip_zero_chunks: bool) -> None:
+    def check(self, net, mapping, skip_zero_chunks: bool, skip_zero_inputs: bool = False) -> None:
         """Raise :class:`SimulationError` if a needed count is missing or impossible."""
         n, steps = self.shape
         if steps != net.time_steps:
@@ -75,6 +78,9 @@ class Activity:
             if not lm.kind.startswith("readout"):
                 s = self._need(self.spikes, "spikes", lm.name)
                 _at_most(s, lm.positions * lm.out_features, "spikes", lm.name)
+            if not lm.in_memory and skip_zero_inputs:
+                macs = self._need(self.digital_macs, "digital_macs", lm.name)
+                _at_most(macs, lm.macs_per_step, "digital_macs", lm.name)
             if lm.in_memory and skip_zero_chunks:
                 pos = self._need(self.active_positions, "active_positions", lm.name)
                 ch = self._need(self.active_chunks, "active_chunks", lm.name)

@@ -16,7 +16,8 @@ A layer-step (layer ``L``, image ``i``, time step ``t``) runs four phases in ord
    ``phases_per_position`` sensing phases of ``arch.t_sense_cycles`` (chunks and row
    groups sense in parallel in their own subarrays): ``ceil(A / R) * ppp * t_sense``.
    **compute** (digital layer): ``ceil(MACs / digital.macs_per_cycle)`` on the shared
-   :class:`DigitalUnit`, ``MACs = P * N * F``. A layer with a static input computes its
+   :class:`DigitalUnit`, ``MACs = P * N * F`` (or the MACs with a nonzero input when
+   ``digital.skip_zero_inputs``). A layer with a static input computes its
    current once per image (at ``t = 0``, 0 cycles after) and its neurons reuse it.
 3. **accumulate + fire**: the neuron array adds the partial sums and fires:
    ``cycles(neuron.t_update_ns)``, every step.
@@ -36,7 +37,9 @@ neuron_add         in-memory: ``C * N`` partial sums; digital: ``P * N``; a stat
 neuron_update      ``P * N`` every step: bias subtraction and threshold compare of
                    every neuron, whether or not any input arrived (dynamic threshold)
 neuron_fire        the layer's output spikes (0 for the readout)
-digital_mac        ``P * N * F`` (digital layers; static: ``t = 0`` only)
+digital_mac        ``P * N * F`` (digital layers; static: ``t = 0`` only); with
+                   ``digital.skip_zero_inputs`` only those with a nonzero input
+                   (the activity's ``digital_macs``)
 buffer_read_bit    bits read by the layer at this step (all input buffers)
 buffer_write_bit   bits written at this step (every consumer's buffer; dense bitmap)
 =================  ==================================================================
@@ -141,7 +144,8 @@ def select_images(activity: Activity, images) -> np.ndarray:
 def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Activity, images=None) -> list[LayerCosts]:
     """Costs of every compute layer (network order) for the selected images."""
     skip = arch.sensing.skip_zero_chunks
-    activity.check(net, mapping, skip)
+    skip_inputs = arch.digital.skip_zero_inputs
+    activity.check(net, mapping, skip, skip_inputs)
     idx = select_images(activity, images)
     steps = net.time_steps
     edges = edges_of(net, arch)
@@ -171,7 +175,10 @@ def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Acti
                         neuron_add=ch * n + (1 - mask) * p * n)
         else:
             pos = zeros
-            macs = np.broadcast_to(lm.macs_per_step * mask, shape).astype(np.int64)
+            if skip_inputs:
+                macs = activity.digital_macs[lm.name][idx] * mask
+            else:
+                macs = np.broadcast_to(lm.macs_per_step * mask, shape).astype(np.int64)
             core = -(-macs // mpc)
             acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64))
         acts["neuron_update"] = np.full(shape, p * n, np.int64)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = 200
-CASES = [("mnist_resnet", "stt_bsnn_65nm"), ("mnist_mlp", "stt_bsnn_65nm"), ("mnist_resnet", "stt_bsnn_65nm_32x288")]
+CASES = [("mnist_resnet", "stt_bsnn_65nm"), ("mnist_mlp", "stt_bsnn_65nm"), ("mnist_resnet", "stt_bsnn_65nm_32x288"),
+         ("mnist_resnet", "stt_bsnn_65nm_event")]
 
 
 def golden(workload: str, arch_name: str) -> dict:
