@@ -15,9 +15,12 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
-# PyTorch pinned first: 2.13.0 is a local CPU build here; an unpinned torch pulls CUDA.
+# PyTorch pinned first: 2.13.0 is a local CPU build here (a wheel in /opt/wheels where
+# that exists); an unpinned torch pulls a multi-GB CUDA build.
+LOCAL_WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
 install-dev: $(BIN)/python
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q $(LOCAL_WHEELS) torch==2.13.0
 	$(BIN)/pip install -q -e '.[train,dev]'
 
 demo: install
