@@ -23,7 +23,7 @@ def binary_macs_per_image(net) -> int:
     """Binary synaptic operations (bit-MACs) of one image: in-memory layers x T."""
     total = 0
     for n in net.compute_nodes():
-        if n.precision.value == "binary" and net.is_spiking(n.input):
+        if net.is_in_memory(n):
             positions = int(np.prod(net.shapes[n.name][1:]))
             total += positions * n.out_features * n.fan_in
     return total * net.time_steps

@@ -70,7 +70,7 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
     from .workload import load_workload
 
     wl = load_workload(workload)
-    hw_cfg = None
+    hw_cfg = mapping = None
     if arch:
         from .arch import load_arch
         from .mapping import map_network
@@ -78,7 +78,7 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
         hw_cfg = load_arch(arch)
     net = _load_weights(wl, weights)
     if hw_cfg is not None:
-        map_network(net, hw_cfg)  # a layer that cannot be mapped fails before the long run
+        mapping = map_network(net, hw_cfg)  # a layer that cannot be mapped fails before the long run
     data = datasets.load(wl.dataset, split, data_dir, limit=limit)
     if data.images.shape[1:] != net.input_shape:
         raise BsnnError(f"{wl.dataset} images are {data.images.shape[1:]}, the network expects {net.input_shape}")
@@ -97,7 +97,7 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
     for name, rate in report["firing_rate"].items():
         click.echo(f"  {name:<16} {rate:.4f}")
     if hw_cfg is not None:
-        report["hardware"] = _hardware(net, res, hw_cfg, timing_images, pipelined, out_dir, report)
+        report["hardware"] = _hardware(net, res, hw_cfg, mapping, timing_images, pipelined, out_dir, report)
     if json_out:
         Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
 
@@ -121,13 +121,13 @@ def _write_csv(path, rows: list[dict]):
         writer.writerows(rows)
 
 
-def _hardware(net, res, cfg, timing_images, pipelined, out_dir, report):
+def _hardware(net, res, cfg, mapping, timing_images, pipelined, out_dir, report):
     """Map, time and price the functional result; print and optionally write results."""
     from .hardware import activity_of, evaluate_hardware
 
     n = min(timing_images or len(res.labels), len(res.labels))
     click.echo(f"timing {n} image(s) on {cfg.name} ...", err=True)
-    hw = evaluate_hardware(net, activity_of(res), cfg, images=n, pipelined=pipelined)
+    hw = evaluate_hardware(net, activity_of(res), cfg, images=n, pipelined=pipelined, mapping=mapping)
     click.echo(f"hardware: {cfg.name} ({cfg.subarray.rows}x{cfg.subarray.columns} subarrays, "
                f"t_clk {cfg.technology.t_clk_ns} ns), timing over {n} image(s)")
     click.echo(hw.report())

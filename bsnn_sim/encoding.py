@@ -50,7 +50,3 @@ def encode_step(images: np.ndarray, encoding: Encoding, t: int, time_steps: int,
     u = splitmix64_top8(encoding.seed, counter).reshape(images.shape)
     return (u < images).astype(np.uint8)
 
-
-def is_static(encoding: Encoding) -> bool:
-    """True when every time step sees the same input (its first-layer current can be reused)."""
-    return encoding.kind is not EncodingKind.RATE

@@ -342,7 +342,7 @@ class _Layer:
         self.in_shape = _stored_shape(net, node.input)
         self.product = _product(node, net)
         self.summed = isinstance(self.product, _SpikeReadout)  # gives sum_t I[t] (B, N)
-        self.in_memory = node.precision is Precision.BINARY and net.is_spiking(node.input)
+        self.in_memory = net.is_in_memory(node)
         self.max_abs_current = _max_abs_current(node, 1 if net.is_spiking(node.input) else 255)
         positions = int(np.prod(net.shapes[node.name][1:]))
         self.coverage = _coverage(node, self.in_shape) if isinstance(node, Conv2d) else None

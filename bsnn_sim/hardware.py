@@ -132,9 +132,10 @@ class HardwareResult:
 
 
 def evaluate_hardware(net: Network, activity: Activity, arch: ArchConfig, images=None,
-                      pipelined: bool = False) -> HardwareResult:
-    """Map, time and price ``net`` on ``arch`` for the activity of ``images``."""
-    mapping = map_network(net, arch)
+                      pipelined: bool = False, mapping: Mapping | None = None) -> HardwareResult:
+    """Map (unless ``mapping``, made for ``arch``, is given), time and price ``net`` on
+    ``arch`` for the activity of ``images``."""
+    mapping = mapping or map_network(net, arch)
     timing = simulate_timing(net, mapping, arch, activity, images, pipelined=pipelined)
     return HardwareResult(arch, mapping, timing, energy.action_energies(arch), dense_ops(net, mapping))
 

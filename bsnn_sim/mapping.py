@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 
 from .arch import ArchConfig
 from .errors import MappingError
-from .network import Compute, Conv2d, Network, NeuronKind, Precision
+from .network import Compute, Conv2d, Network, NeuronKind
 
 IN_MEMORY = "in_memory"
 DIGITAL = "digital"
@@ -142,11 +142,6 @@ class Mapping:
         return "\n".join(lines)
 
 
-def is_in_memory(net: Network, node: Compute) -> bool:
-    """Binary weights over a spiking input: computed in STT-MRAM subarrays."""
-    return node.precision is Precision.BINARY and net.is_spiking(node.input)
-
-
 def positions_of(net: Network, node: Compute) -> int:
     """Output positions P: OH*OW for a convolution, 1 for a linear layer."""
     shape = net.shapes[node.name]
@@ -156,7 +151,7 @@ def positions_of(net: Network, node: Compute) -> int:
 def _place(net: Network, node: Compute, arch: ArchConfig) -> LayerMap:
     f, n, p = node.fan_in, node.out_features, positions_of(net, node)
     readout = node.neuron is NeuronKind.READOUT
-    if not is_in_memory(net, node):
+    if not net.is_in_memory(node):
         return LayerMap(node.name, "readout-" + DIGITAL if readout else DIGITAL, f, n, p, 0, 0, 0, 0, 0, 0, 0, 0, 0.0)
     sa = arch.subarray
     chunks, groups = math.ceil(f / sa.columns), math.ceil(n / sa.rows)

@@ -65,6 +65,11 @@ class Encoding:
         """True when the encoder output is binary (0/1) rather than uint8 pixels."""
         return self.kind is not EncodingKind.DIRECT
 
+    @property
+    def is_static(self) -> bool:
+        """True when every time step sees the same input (direct and threshold codes)."""
+        return self.kind is not EncodingKind.RATE
+
 
 @dataclass(frozen=True, eq=False)
 class Compute:
@@ -179,9 +184,14 @@ class Network:
         encoder's output for a ``direct`` or ``threshold`` encoding, and a Flatten or
         MaxPool2d of a static tensor. A node reading it can compute its current once."""
         if name == INPUT:
-            return self.encoding.kind is not EncodingKind.RATE
+            return self.encoding.is_static
         node = self.node(name)
         return not isinstance(node, Compute) and self.is_static(node.input)
+
+    def is_in_memory(self, node: Compute) -> bool:
+        """Binary weights over a spiking input: a product for the STT-MRAM subarrays
+        (XNOR-popcount); every other compute node runs on the digital unit."""
+        return node.precision is Precision.BINARY and self.is_spiking(node.input)
 
     def is_spiking(self, name: str) -> bool:
         """True when the tensor called ``name`` holds spikes (0/1), not pixels."""

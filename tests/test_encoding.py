@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bsnn_sim.encoding import encode_step, is_static, splitmix64_top8
+from bsnn_sim.encoding import encode_step, splitmix64_top8
 from bsnn_sim.network import Encoding, EncodingKind
 
 
@@ -27,4 +27,4 @@ def test_threshold_and_direct_codes_are_static():
     np.testing.assert_array_equal(encode_step(images, thr, 5, 8, np.arange(1)), [[[[0, 0, 1, 1]]]])
     direct = Encoding(EncodingKind.DIRECT)
     np.testing.assert_array_equal(encode_step(images, direct, 3, 8, np.arange(1)), images)
-    assert is_static(thr) and is_static(direct) and not is_static(Encoding(EncodingKind.RATE))
+    assert thr.is_static and direct.is_static and not Encoding(EncodingKind.RATE).is_static

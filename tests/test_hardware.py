@@ -109,13 +109,13 @@ def _performed_macs_ref(net, images, index):
     output position whose window holds it) triples, from the trainer's evaluation."""
     torch = pytest.importorskip("torch")
     from bsnn_sim.encoding import encode_step
-    from bsnn_sim.network import Conv2d, Precision
+    from bsnn_sim.network import Conv2d
     from bsnn_sim.train.inteval import integer_forward
 
     _, outs = integer_forward(net, images, index)
     want = {}
     for node in net.compute_nodes():
-        if node.precision is Precision.BINARY and net.is_spiking(node.input):
+        if net.is_in_memory(node):
             continue
         per_step = []
         for t in range(net.time_steps):

@@ -96,7 +96,7 @@ def test_mlp_first_layer_behind_flatten_reproduces_float_spikes(tmp_path, encodi
     torch.manual_seed(0)
     model = BSNN(wl, (1, 28, 28))
     data = datasets.load("mnist", "test", root)
-    xb = encode_batch(torch.from_numpy(data.images.copy()), wl, False)
+    xb = encode_batch(torch.from_numpy(data.images.copy()), wl)
     model.train()
     for _ in range(3):
         model(xb)

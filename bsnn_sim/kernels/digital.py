@@ -178,12 +178,18 @@ def pixel_conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0
     return out
 
 
+def _checked_spikes(x: np.ndarray, w: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Packed spikes of rank ``ndim`` and int8 weights with one row per bit of a row's words."""
+    x = _checked(x, np.uint64, ndim, "x")
+    w = _checked(w, np.int8, 2, "w")
+    if w.shape[0] != WORD_BITS * x.shape[-1]:
+        raise ValueError(f"{x.shape[-1]} words need {WORD_BITS * x.shape[-1]} weight rows, got {w.shape[0]}")
+    return x, w
+
+
 def spike_linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``I[r, n] = sum of w[i, n]`` over the set bits ``i`` of packed spikes, int32 ``(R, N)``."""
-    x = _checked(x, np.uint64, 2, "x")
-    w = _checked(w, np.int8, 2, "w")
-    if w.shape[0] != WORD_BITS * x.shape[1]:
-        raise ValueError(f"{x.shape[1]} words need {WORD_BITS * x.shape[1]} weight rows, got {w.shape[0]}")
+    x, w = _checked_spikes(x, w, 2)
     out = np.empty((x.shape[0], w.shape[1]), np.int32)
     _spike_linear(x, w, out)
     return out
@@ -193,10 +199,7 @@ def spike_linear_total(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``sum_t I[t, b, n]`` of :func:`spike_linear` over the steps of packed spikes
     ``(T, B, Lw)``, int32 ``(B, N)``: each input that fired adds its weight row once,
     scaled by its number of spikes (a readout needs only this sum)."""
-    x = _checked(x, np.uint64, 3, "x")
-    w = _checked(w, np.int8, 2, "w")
-    if w.shape[0] != WORD_BITS * x.shape[2]:
-        raise ValueError(f"{x.shape[2]} words need {WORD_BITS * x.shape[2]} weight rows, got {w.shape[0]}")
+    x, w = _checked_spikes(x, w, 3)
     out = np.empty((x.shape[1], w.shape[1]), np.int32)
     _spike_linear_total(x, w, out)
     return out

@@ -31,7 +31,7 @@ class TrainResult:
     seconds: float
 
 
-def encode_batch(images: torch.Tensor, workload, training: bool, gen=None) -> torch.Tensor:
+def encode_batch(images: torch.Tensor, workload, gen=None) -> torch.Tensor:
     """Float input (T or 1, B, C, H, W) of the model for uint8 images."""
     x = images.to(torch.float32)
     if workload.encoding is EncodingKind.DIRECT:
@@ -64,7 +64,7 @@ def float_accuracy(model, images, labels, workload, batch_size=1000) -> float:
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
             xb = torch.from_numpy(images[i:i + batch_size].copy())
-            logits = model(encode_batch(xb, workload, False, gen))
+            logits = model(encode_batch(xb, workload, gen))
             correct += int((logits.argmax(1).numpy() == labels[i:i + batch_size]).sum())
     return correct / len(images)
 
@@ -120,7 +120,7 @@ def train(workload, out: Path, data_dir=None, resume=False, limit=None, epochs=N
             xb = images[idx]
             if spec.augment == "crop_flip":
                 xb = augment_batch(xb, gen)
-            logits = model(encode_batch(xb, workload, True, gen))
+            logits = model(encode_batch(xb, workload, gen))
             loss = F.cross_entropy(logits, labels[idx])
             opt.zero_grad()
             loss.backward()
