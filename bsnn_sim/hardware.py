@@ -76,7 +76,8 @@ class HardwareResult:
 
     def summary(self) -> dict:
         e = self.energy_breakdown_pj()
-        area_mm2 = self.area_um2()["total"] * 1e-6
+        area = self.area_um2()
+        area_mm2 = area["total"] * 1e-6
         ops_sensed = self.ops_sensed_per_image()
         ips = self.timing.throughput_ips
         return {
@@ -90,7 +91,7 @@ class HardwareResult:
             "tops_per_w_sensed": ops_sensed / e["total"],
             "tops_per_w_row_sensing": energy.tops_per_watt(self.arch),
             "area_mm2": area_mm2,
-            "area_breakdown_um2": self.area_um2(),
+            "area_breakdown_um2": area,
             "tops_per_mm2": self.ops_dense_per_image * ips / 1e12 / area_mm2,
             "subarrays_used": self.mapping.subarrays_used,
             "subarrays_available": self.mapping.subarrays_available,
