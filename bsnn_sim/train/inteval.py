@@ -3,7 +3,7 @@
 An implementation of ``docs/weight-format.md`` independent of the Numba simulator:
 products are float64 convolutions / matmuls of integer-valued tensors (exact: every
 partial sum is far below 2**53), membranes are int64. The simulator must agree with it
-on every prediction (tests/test_agreement.py).
+on every prediction (tests/test_functional.py, tests/test_train.py).
 """
 
 from __future__ import annotations
