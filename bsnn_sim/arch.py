@@ -28,6 +28,7 @@ class Technology:
     node_nm: float = 65.0  # CMOS node
     vdd_v: float = 1.0  # digital supply
     t_clk_ns: float = 0.5  # clock period: every phase is a whole number of cycles
+    temperature_k: float = 300.0  # die temperature: TMR, thermal noise (docs/variation.md)
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,18 @@ class MTJ:
     tmr_pct: float = 150.0  # zero-bias tunnel magnetoresistance, R_AP = R_P * (1 + TMR)
     v_half_v: float = 0.5  # bias at which the TMR halves: TMR(V) = TMR0 / (1 + (V / v_half)^2)
     diameter_nm: float = 40.0
+    tmr_temp_coeff_per_k: float = 0.002  # TMR0(T) = TMR0 * (1 - c (T - 300 K)): TMR falls with temperature
+    sigma_r_rel: float = 0.05  # local (cell-to-cell) spread of R_P: sigma of ln R_P
+    sigma_r_global_rel: float = 0.02  # global (die-to-die) spread of R_P: sigma of ln R_P, one draw per chip
+    sigma_tmr_rel: float = 0.05  # local relative spread of the TMR (normal)
+    sigma_tmr_global_rel: float = 0.02  # global relative spread of the TMR, one draw per chip
 
 
 @dataclass(frozen=True)
 class Access:
     r_on_ohm: float = 1000.0  # access transistor on-resistance
+    sigma_r_rel: float = 0.05  # local spread of the on-resistance: sigma of ln R_on
+    sigma_r_global_rel: float = 0.02  # global spread of the on-resistance, one draw per chip
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ class Cell:
     area_f2: float = 150.0  # 2T-2MTJ differential cell area in F^2 (F = node); two ~1 um wide access FETs
     c_bl_ff: float = 1.0  # capacitance one cell adds to each of its BL and BLB (junction + wire pitch)
     c_wl_ff: float = 2.2  # capacitance one cell adds to its word line (two access-FET gates + wire pitch)
+    p_write_error: float = 1e-6  # per MTJ: programming leaves it in the opposite state (static)
+    p_stuck: float = 0.0  # per MTJ: stuck at P or AP (half each) whatever is written (static)
+    p_read_disturb: float = 0.0  # per MTJ per sensing of its row: an AP MTJ flips to P and stays
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class Subarray:
     c_bitline_ff: float = 11.0  # fixed capacitance of one bit line (BL or BLB): driver output + routing;
     # the line's total is c_bitline_ff + rows * cell.c_bl_ff
     driver_area_um2_per_column: float = 17.0  # spike latch + BL and BLB drivers of one column
+    r_sl_ohm_per_cell: float = 0.0  # source-line wire resistance per cell pitch (0: an ideal node)
 
 
 @dataclass(frozen=True)
@@ -71,10 +83,18 @@ class Sensing:
 
 @dataclass(frozen=True)
 class Converter:
-    bits: int = 9  # resolution: enough for 0..columns
-    fom_fj_per_step: float = 2.0  # Walden figure of merit, energy = FoM * 2**bits
-    offset_sigma_mv: float = 5.0  # static sense-amp offset (per circuit)
-    noise_sigma_mv: float = 0.3  # thermal noise per sensing
+    kind: str = "adc"  # "adc": N-bit ADC over a voltage range | "time": V_SL -> delay, counted by a clock
+    bits: int = 9  # output code width (ADC resolution, or the time counter's width)
+    range_fraction: float = 1.0  # ADC input range: this fraction of the row's 0..n counts, centred on n/2
+    fom_fj_per_step: float = 2.2  # Walden FoM at low speed; energy = FoM(f_s) * 2**bits (docs/variation.md)
+    f_corner_mhz: float = 100.0  # Nyquist rate above which the FoM envelope rises 10x per decade
+    offset_sigma_mv: float = 5.0  # static offset (one draw per physical converter)
+    noise_sigma_mv: float = 0.3  # thermal noise per conversion (input referred)
+    c_sample_ff: float = 500.0  # sampling capacitor: kT/C noise per conversion
+    delay_ns_per_mv: float = 0.16  # time kind: delay slope of the V_SL -> delay stage
+    t_count_ns: float = 0.0625  # time kind: counter clock period (the time LSB)
+    e_delay_fj: float = 100.0  # time kind: delay stage energy per conversion
+    e_count_fj: float = 5.0  # time kind: counter energy per counted clock
     area_um2: float = 1200.0  # compact 9-bit SAR: CDAC + comparator + SAR logic
 
 
@@ -122,7 +142,7 @@ SECTIONS = {
     "sensing": Sensing, "converter": Converter, "neuron": Neuron, "buffer": Buffer,
     "digital": Digital, "chip": Chip,
 }
-_CHOICES = {("chip", "replication"): ("none", "fill")}
+_CHOICES = {("chip", "replication"): ("none", "fill"), ("converter", "kind"): ("adc", "time")}
 
 
 @dataclass(frozen=True)
@@ -240,8 +260,20 @@ def _check(cfg: ArchConfig, src: str):
     need(cfg.technology.t_clk_ns > 0, "technology.t_clk_ns", cfg.technology.t_clk_ns, "must be > 0")
     need(0 < s.v_read_v < cfg.technology.vdd_v, "subarray.v_read_v", s.v_read_v,
          f"allowed range 0 < v_read_v < technology.vdd_v ({cfg.technology.vdd_v})")
-    need(cfg.converter.bits >= 1 and 2 ** cfg.converter.bits > s.columns, "converter.bits", cfg.converter.bits,
-         f"must resolve 0..subarray.columns ({s.columns}): at least {math.ceil(math.log2(s.columns + 1))}")
+    c = cfg.converter
+    need(1 <= c.bits <= 24, "converter.bits", c.bits, "allowed range 1..24 (fewer bits than "
+         f"{math.ceil(math.log2(s.columns + 1))} quantize the 0..{s.columns} counts)")
+    need(0 < c.range_fraction <= 1, "converter.range_fraction", c.range_fraction, "allowed range 0 < f <= 1")
+    need(c.f_corner_mhz > 0, "converter.f_corner_mhz", c.f_corner_mhz, "must be > 0")
+    if c.kind == "time":
+        need(c.delay_ns_per_mv > 0, "converter.delay_ns_per_mv", c.delay_ns_per_mv, "must be > 0")
+        t_phase = cfg.sensing.t_drive_ns + cfg.sensing.t_settle_ns + cfg.sensing.t_latch_ns
+        need(0 < c.t_count_ns and 2 ** c.bits * c.t_count_ns <= t_phase, "converter.t_count_ns", c.t_count_ns,
+             f"must be > 0 with 2**bits * t_count_ns <= one sensing phase ({t_phase} ns): the counter "
+             "counts full scale within the phase")
+    for key in ("p_write_error", "p_stuck", "p_read_disturb"):
+        need(getattr(cfg.cell, key) <= 1, f"cell.{key}", getattr(cfg.cell, key), "a probability: 0..1")
+    need(cfg.technology.temperature_k > 0, "technology.temperature_k", cfg.technology.temperature_k, "must be > 0 K")
     need(cfg.buffer.width_bits >= 1 and cfg.buffer.ports >= 1, "buffer.width_bits/ports",
          (cfg.buffer.width_bits, cfg.buffer.ports), "must be >= 1")
     need(cfg.buffer.capacity_bits >= cfg.buffer.width_bits, "buffer.capacity_bits", cfg.buffer.capacity_bits,

@@ -28,7 +28,8 @@ conductance of the driven branches and B that of the grounded ones; A + B = N (G
 whatever the data. We evaluate every branch at the balanced point V_SL = V_rd / 2
 (P = N/2), so each branch carries V_rd / 2, split between access FET and MTJ in
 proportion to their resistances. R_P is taken bias-independent; R_AP = R_P (1 + TMR(V))
-with TMR(V) = TMR0 / (1 + (V / V_h)^2) at the MTJ's own bias V, solved by fixed-point
+with TMR(V) = TMR0 / (1 + (V / V_h)^2) at the MTJ's own bias V (TMR0 at the die
+temperature, :func:`bsnn_sim.analog.devices.tmr0`), solved by fixed-point
 iteration (it converges in a few steps: TMR falls as V rises).
 """
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from .analog import converter, devices
 from .arch import ArchConfig
 from .errors import SimulationError
 
@@ -55,7 +57,7 @@ def cell_conductances(arch: ArchConfig) -> tuple[float, float]:
     R_AP = R_P (1 + TMR0 / (1 + (V / V_h)^2)), iterated to a fixed point.
     """
     r_p, r_acc = arch.mtj.r_p_ohm, arch.access.r_on_ohm
-    tmr0, v_h = arch.mtj.tmr_pct / 100.0, arch.mtj.v_half_v
+    tmr0, v_h = devices.tmr0(arch), arch.mtj.v_half_v
     v_branch = arch.subarray.v_read_v / 2.0
     r_ap = r_p * (1.0 + tmr0)
     for _ in range(100):
@@ -87,7 +89,9 @@ def action_energies(arch: ArchConfig) -> dict[str, float]:
       stays at 0 and costs nothing. The lines are held while the M rows of the subarray
       are sensed on that chunk (unselected rows draw no current), so one drive serves M
       row sensings.
-    - ``convert``: one conversion of V_SL into an integer, E = FoM * 2**bits (Walden).
+    - ``convert``: one conversion of V_SL into an integer at one conversion per sensing
+      phase: :func:`bsnn_sim.analog.converter.conversion_energy_pj` (a speed-dependent
+      Walden envelope for an ADC, delay stage + counter for time-based sensing).
     - ``neuron_add``: one partial sum added into a neuron (``neuron.e_add_pj``).
     - ``neuron_update``: one neuron's per-step update: bias subtraction and threshold
       compare (``neuron.e_update_pj``), for every neuron at every step, input or not.
@@ -102,7 +106,7 @@ def action_energies(arch: ArchConfig) -> dict[str, float]:
     return {
         "sense_array": array_j * 1e12 + wordline_fj * 1e-3,
         "drive_bitlines": n * bitline_capacitance_ff(arch) * s.v_read_v ** 2 * 1e-3,
-        "convert": arch.converter.fom_fj_per_step * 2 ** arch.converter.bits * 1e-3,
+        "convert": converter.conversion_energy_pj(arch),
         "neuron_add": arch.neuron.e_add_pj,
         "neuron_update": arch.neuron.e_update_pj,
         "neuron_fire": arch.neuron.e_fire_pj,
