@@ -19,6 +19,22 @@ DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False), default=
                         help="Dataset root (else $BSNN_DATA_DIR, the user cache, the vendored copy).")
 
 
+def ANALOG_OPTIONS(f):
+    """The analog-path options shared by ``run`` and ``variation``."""
+    for opt in reversed([
+        click.option("--analog", is_flag=True, help="Run the nominal chip through the analog path (needs --arch)."),
+        click.option("--mc", type=click.IntRange(min=1), default=None, help="Monte Carlo: sample this many chips."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seed of the sampled chips and of the per-conversion noise."),
+        click.option("--calibrate", type=click.IntRange(min=1), default=None,
+                     help="Calibrate each chip's converter rows on this many training images first."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Worker processes for Monte Carlo chips (default: one per core)."),
+    ]):
+        f = opt(f)
+    return f
+
+
 def _progress(label):
     def report(done, total):
         click.echo(f"\r{label}: {done}/{total}", nl=done == total, err=True)
@@ -62,13 +78,18 @@ def cli():
 @click.option("--pipelined", is_flag=True, help="Overlap consecutive images in the timing pass.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="With --arch: write results.json, layers.csv and config.toml here.")
-def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, timing_images, pipelined, out_dir):
+@ANALOG_OPTIONS
+def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, timing_images, pipelined, out_dir,
+        analog, mc, seed, calibrate, workers):
     """Simulate WORKLOAD's trained network on its dataset; print accuracy and activity,
-    and with --arch the latency, energy, TOPS/W and area on that hardware."""
+    and with --arch the latency, energy, TOPS/W, area and sense margin on that hardware.
+    --analog runs the nominal chip through the analog path; --mc N samples N chips."""
     from . import datasets
     from .functional import FunctionalSimulator
     from .workload import load_workload
 
+    if (analog or mc or calibrate) and not arch:
+        raise BsnnError("--analog, --mc and --calibrate need an architecture: add --arch CONFIG")
     wl = load_workload(workload)
     hw_cfg = mapping = None
     if arch:
@@ -82,24 +103,73 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
     data = datasets.load(wl.dataset, split, data_dir, limit=limit)
     if data.images.shape[1:] != net.input_shape:
         raise BsnnError(f"{wl.dataset} images are {data.images.shape[1:]}, the network expects {net.input_shape}")
-    sim = FunctionalSimulator(net, hw_cfg.subarray.columns if hw_cfg else None)
-    res = sim.run(data.images, data.labels, batch_size, progress=_progress("simulating"))
+    work = cal_images = None
+    if calibrate:
+        cal_images = datasets.load(wl.dataset, "train", data_dir, limit=calibrate).images
+    if analog or mc:
+        from .analog.montecarlo import Workload
+
+        work = Workload(net, mapping, hw_cfg, data.images, data.labels, seed, batch_size, cal_images)
+    analog_errors = None
+    if analog:
+        from .analog.montecarlo import simulate_chip
+
+        res, analog_errors, _, corrections = simulate_chip(work, 0, nominal=True, calibrated=bool(calibrate),
+                                                           progress=_progress("simulating (analog, nominal chip)"))
+        mode = "analog path, nominal chip" + (f", calibrated on {calibrate} train images" if calibrate else "")
+    else:
+        sim = FunctionalSimulator(net, hw_cfg.subarray.columns if hw_cfg else None)
+        res = sim.run(data.images, data.labels, batch_size, progress=_progress("simulating"))
+        mode = "ideal devices"
     report = {
         "workload": wl.name, "weights": str(weights or wl.weights), "dataset": wl.dataset, "split": split,
-        "images": int(len(data.labels)), "accuracy": res.accuracy, "correct": int((res.predictions == res.labels).sum()),
+        "images": int(len(data.labels)), "mode": mode, "accuracy": res.accuracy,
+        "correct": int((res.predictions == res.labels).sum()),
         "time_steps": net.time_steps, "seconds": res.seconds, "images_per_s": len(data.labels) / res.seconds,
         "firing_rate": res.firing_rates(),
     }
     click.echo(f"{wl.name}: accuracy {100 * res.accuracy:.2f} % ({report['correct']}/{report['images']} "
-               f"{wl.dataset} {split} images), T = {net.time_steps}, "
+               f"{wl.dataset} {split} images, {mode}), T = {net.time_steps}, "
                f"{report['images_per_s']:.0f} images/s")
+    if analog_errors is not None:
+        report["sensing_errors"] = analog_errors
+        click.echo("sensing errors (converted count vs ideal popcount of the same inputs):")
+        for name, e in analog_errors.items():
+            click.echo(f"  {name:<16} {100 * e['error_rate']:6.2f} % of {e['conversions']} conversions off; "
+                       f"mean |err| {e['mean_abs_error']:.3f}, rms {e['rms_error']:.3f}, max {e['max_abs_error']} counts")
     click.echo("mean firing rate (spikes per neuron per step):")
     for name, rate in report["firing_rate"].items():
         click.echo(f"  {name:<16} {rate:.4f}")
     if hw_cfg is not None:
         report["hardware"] = _hardware(net, res, hw_cfg, mapping, timing_images, pipelined, out_dir, report)
+    if mc:
+        report["monte_carlo"] = _monte_carlo(work, mc, workers, calibrate, report.get("hardware"))
+        if out_dir:
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     if json_out:
         Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _monte_carlo(work, chips, workers, calibrate, hardware):
+    """Run and print the Monte Carlo chips; the summary (with per-chip accuracies) for JSON."""
+    from .analog import montecarlo
+
+    click.echo(f"Monte Carlo: {chips} chips, seed {work.seed}, {len(work.labels)} images each ...", err=True)
+    outcomes = montecarlo.run_monte_carlo(work, chips, workers, progress=_progress("chips"))
+    summary = montecarlo.summarize(outcomes)
+    click.echo(montecarlo.report(summary, calibrate or 0))
+    if calibrate and hardware:
+        click.echo(f"  calibration cost: {calibrate} inferences once per chip = "
+                   f"{calibrate * hardware['energy_per_inference_pj'] / 1e6:.3f} uJ, "
+                   f"{calibrate * hardware['latency_mean_ns'] / 1e3:.2f} us (at the nominal per-inference figures)")
+    summary["per_chip"] = [{"index": o.index, "accuracy": o.accuracy, "dynamic_energy_pj": o.dynamic_energy_pj,
+                            "array_energy_factor": o.array_energy_factor,
+                            **({"uncalibrated_accuracy": o.uncalibrated["accuracy"]} if o.uncalibrated else {})}
+                           for o in outcomes]
+    summary["seed"] = work.seed
+    return summary
 
 
 def _load_weights(wl, weights):
@@ -131,7 +201,11 @@ def _hardware(net, res, cfg, mapping, timing_images, pipelined, out_dir, report)
     click.echo(f"hardware: {cfg.name} ({cfg.subarray.rows}x{cfg.subarray.columns} subarrays, "
                f"t_clk {cfg.technology.t_clk_ns} ns), timing over {n} image(s)")
     click.echo(hw.report())
-    summary = hw.summary()
+    from .analog.margin import layer_margins, margin_report
+
+    margins = layer_margins(mapping, cfg)
+    click.echo(margin_report(margins))
+    summary = {**hw.summary(), "sense_margin": margins}
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

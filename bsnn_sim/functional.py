@@ -348,24 +348,25 @@ class _Layer:
         self.coverage = _coverage(node, self.in_shape) if isinstance(node, Conv2d) else None
         self.current_bytes = (1 if net.is_static(node.input) else self.steps) * positions * node.out_features * 4
 
-    def fire(self, x, residual: _Spikes | None) -> _Spikes:
-        """Output spikes of the IF neurons for all steps."""
+    def fire(self, current: np.ndarray, residual: _Spikes | None) -> _Spikes:
+        """Output spikes of the IF neurons for all steps, given the layer's ``current``
+        (its product's output, ``(T', B, P, N)`` int32)."""
         n = self.node
         res = None
         if residual is not None:  # a linear layer's residual is a flat vector
             res = (residual.flat() if isinstance(n, Linear) else residual).words
-        words, counts = K.integrate_and_fire(self.product(x), self.steps, n.bias, n.theta, n.frac_bits,
+        words, counts = K.integrate_and_fire(current, self.steps, n.bias, n.theta, n.frac_bits,
                                              res, n.res_gain, self.max_abs_current)
         return _Spikes(words, n.out_features, counts)
 
-    def accumulate(self, x) -> np.ndarray:
-        """Readout accumulators after the last step, int64 (B, N):
-        ``sum_t (I[t] << F) - bias = (sum_t I[t]) << F - T bias``."""
+    def accumulate(self, current: np.ndarray) -> np.ndarray:
+        """Readout accumulators after the last step, int64 (B, N), given the product's
+        output: ``sum_t (I[t] << F) - bias = (sum_t I[t]) << F - T bias``."""
         n = self.node
         if self.summed:
-            total = self.product(x).astype(np.int64)
+            total = current.astype(np.int64)
             return (total << n.frac_bits) - self.steps * n.bias.astype(np.int64)
-        return K.readout_accumulate(self.product(x), self.steps, n.bias, n.frac_bits)
+        return K.readout_accumulate(current, self.steps, n.bias, n.frac_bits)
 
     def performed_macs(self, x) -> np.ndarray:
         """Multiply-accumulates with a nonzero input, (T', B) int64: each nonzero input
@@ -490,13 +491,19 @@ class FunctionalSimulator:
                     positions[node.name], chunks[node.name] = _per_step(pos, steps), _per_step(chk, steps)
                 if node.name in self.digital:
                     macs[node.name] = _per_step(layer.performed_macs(x), steps, np.int64)
+                current = self._current(layer, x, image_index)
                 if node.neuron is NeuronKind.READOUT:
-                    scores = layer.accumulate(x)
+                    scores = layer.accumulate(current)
                 else:
                     residual = None if node.residual is None else tensors[node.residual]
-                    tensors[node.name] = layer.fire(x, residual)
+                    tensors[node.name] = layer.fire(current, residual)
         spikes = {name: _per_step(tensors[name].counts, steps) for name in self.spiking}
         return BatchResult(np.argmax(scores, axis=1), scores, spikes, positions, chunks, macs)
+
+    def _current(self, layer: _Layer, x, image_index: np.ndarray) -> np.ndarray:
+        """The layer's synaptic current for input ``x`` (ideal devices: its product).
+        :class:`bsnn_sim.analog.simulate.AnalogSimulator` senses in-memory layers instead."""
+        return layer.product(x)
 
     def run(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 500, progress=None) -> SimResult:
         """Simulate a whole split in batches; ``progress(done, total)`` after each batch."""
