@@ -216,6 +216,56 @@ def _hardware(net, res, cfg, mapping, timing_images, pipelined, out_dir, report)
     return summary
 
 
+@cli.command()
+@click.argument("workload", type=click.Path(dir_okay=False))
+@click.option("--arch", type=click.Path(dir_okay=False), required=True, help="Architecture config.")
+@click.option("--param", required=True, help="Config key to vary, SECTION.KEY (e.g. mtj.sigma_r_rel).")
+@click.option("--values", "values_text", required=True, help="Comma-separated values, e.g. 0,0.02,0.05,0.1.")
+@click.option("--mc", type=click.IntRange(min=1), default=20, show_default=True, help="Chips per value.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the chips.")
+@click.option("--calibrate", type=click.IntRange(min=1), default=None,
+              help="Calibrate each chip on this many training images first.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per core).")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Weight file (default: the one the workload names).")
+@DATA_DIR
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Directory for variation.csv, variation.json and variation.png.")
+def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, weights, data_dir, split, limit,
+              batch_size, out_dir):
+    """Accuracy against one architecture parameter: --mc chips at each of --values."""
+    from . import datasets
+    from .analog import variation as var
+    from .arch import load_arch
+    from .workload import load_workload
+
+    wl = load_workload(workload)
+    cfg = load_arch(arch)
+    values = var.parse_values(values_text, param)
+    for v in values:  # every value validated before any simulation
+        cfg.replace(**{param: v})
+    net = _load_weights(wl, weights)
+    data = datasets.load(wl.dataset, split, data_dir, limit=limit)
+    cal = datasets.load(wl.dataset, "train", data_dir, limit=calibrate).images if calibrate else None
+
+    def show(row):
+        click.echo(f"  {param} = {row['value']}: accuracy {100 * row['accuracy_mean']:.2f} % +- "
+                   f"{100 * row['accuracy_std']:.2f} (worst {100 * row['accuracy_min']:.2f} %), sigma "
+                   f"{row['sigma_counts_max']:.2f} counts/sensing, margin {row['verdict']}")
+
+    click.echo(f"{wl.name} on {cfg.name}: {param} over {values}, {mc} chips x {len(data.labels)} images")
+    rows = var.sweep(net, cfg, param, values, data.images, data.labels, mc, seed, batch_size, workers, cal, show)
+    meta = {"workload": wl.name, "arch": cfg.name, "param": param, "values": values, "chips": mc, "seed": seed,
+            "images": int(len(data.labels)), "split": split, "calibration_images": calibrate or 0}
+    written = var.write(rows, Path(out_dir), meta)
+    click.echo("wrote " + ", ".join(map(str, written)))
+    if not any(p.suffix == ".png" for p in written):
+        click.echo("no PNG: matplotlib is not installed (pip install 'bsnn-sim[plot]')")
+
+
 @cli.command("map")
 @click.argument("workload", type=click.Path(dir_okay=False))
 @click.option("--arch", type=click.Path(dir_okay=False), required=True, help="Architecture config.")

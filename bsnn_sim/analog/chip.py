@@ -135,7 +135,8 @@ class Chip:
         lay = self.layers[name]
         chunk_of = np.arange(lay.r_p.shape[1]) // lay.ncol
         n_sense = sensed[:, chunk_of][:, :, None, None]  # (R, F, 1, 1)
-        flip = lay.ap & (self.rng.random(lay.ap.shape) < -np.expm1(n_sense * np.log1p(-p)))
+        p_flip = 1.0 if p >= 1 else -np.expm1(n_sense * np.log1p(-p))
+        flip = lay.ap & (self.rng.random(lay.ap.shape) < p_flip)
         if flip.any():
             lay.ap &= ~flip
             _transfer(lay, self.arch, self.f_bias)

@@ -52,7 +52,7 @@ def normal_table() -> np.ndarray:
     """Standard normal quantiles at (j + 0.5) / 2^16, j = 0 .. 2^16 - 1 (float64).
 
     A draw is TABLE[h >> 48] for a uniform 64-bit hash ``h``: Gaussian to 2^-16 in
-    probability, tails truncated at +-4.17 sigma (probability beyond: 3e-5).
+    probability, tails truncated at +-4.32 sigma (probability beyond: 1.5e-5).
     """
     n = 1 << TABLE_BITS
     inv = NormalDist().inv_cdf
