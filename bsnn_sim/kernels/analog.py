@@ -86,9 +86,15 @@ def _analog_conv(x, kh, kw, stride, pad, oh, ow, ncol, coef, wsign, v0, v_zero, 
     keep = errors.shape[0] == rows
     for row in prange(rows):
         acc = np.empty((n_chunks, n_out), np.float64)
-        ideal = np.empty((n_chunks, n_out), np.int64)
+        ideal = np.empty((n_chunks, n_out), np.int32)
+        total = np.empty(n_out, np.int32)
         active = np.empty(n_chunks, np.bool_)
         base = (np.uint64(image[row]) * np.uint64(steps) + np.uint64(step[row])) * np.uint64(positions)
+        conversions = 0
+        n_err = 0
+        sum_abs = 0
+        sum_sq = 0
+        worst = 0
         for oy in range(oh):
             for ox in range(ow):
                 p = oy * ow + ox
@@ -112,37 +118,39 @@ def _analog_conv(x, kh, kw, stride, pad, oh, ow, ncol, coef, wsign, v0, v_zero, 
                                 for n in range(n_out):
                                     acc[k, n] += coef[r, i, n]
                                     ideal[k, n] += wsign[i, n]
-                for n in range(n_out):
-                    total = 0
-                    for k in range(n_chunks):
-                        if skip and not active[k]:
-                            continue
+                total[:] = 0
+                for k in range(n_chunks):
+                    if skip and not active[k]:
+                        continue
+                    sensed[row, r, k] += 1
+                    conversions += n_out
+                    lo, hi, width, start, span = v_zero[k], inv_step[k], lsb[k], u0[k], nk[k]
+                    cnt0 = (base + np.uint64(p)) * np.uint64(n_out)
+                    for n in range(n_out):
                         v = v0[r, k, n] + acc[k, n]
                         if sigma > 0.0:
-                            cnt = ((base + np.uint64(p)) * np.uint64(n_out) + np.uint64(n)) * np.uint64(n_chunks) \
-                                + np.uint64(k)
+                            cnt = (cnt0 + np.uint64(n)) * np.uint64(n_chunks) + np.uint64(k)
                             v += sigma * table[_splitmix(key, cnt) >> np.uint64(48)]
-                        u = (v - v_zero[k]) * inv_step[k]
-                        code = math.floor((u - u0[k]) / lsb[k])
-                        code = min(max(code, 0), codes - 1)
-                        est = math.floor(u0[k] + (code + 0.5) * lsb[k] + 0.5)
-                        est = min(max(est, 0), nk[k])
-                        total += est - row_const[r, k, n]
-                        err = est - (row_const[r, k, n] + ideal[k, n])
+                        u = (v - lo) * hi
+                        code = min(max(math.floor((u - start) / width), 0.0), codes - 1.0)
+                        est = min(max(math.floor(start + (code + 0.5) * width + 0.5), 0.0), span)
+                        e = np.int64(est) - row_const[r, k, n]
+                        total[n] += e
+                        err = e - ideal[k, n]
+                        a = abs(err)
+                        n_err += a != 0
+                        sum_abs += a
+                        sum_sq += a * a
+                        worst = max(worst, a)
                         if keep:
                             errors[row, p, n, k] = err
-                        stats[row, 0] += 1
-                        if err != 0:
-                            a = abs(err)
-                            stats[row, 1] += 1
-                            stats[row, 2] += a
-                            stats[row, 3] += a * a
-                            if a > stats[row, 4]:
-                                stats[row, 4] = a
-                    cur[row, p, n] = total
-                for k in range(n_chunks):
-                    if active[k] or not skip:
-                        sensed[row, r, k] += 1
+                for n in range(n_out):
+                    cur[row, p, n] = total[n]
+        stats[row, 0] = conversions
+        stats[row, 1] = n_err
+        stats[row, 2] = sum_abs
+        stats[row, 3] = sum_sq
+        stats[row, 4] = worst
 
 
 def analog_conv(x, kernel, stride, pad, out_hw, ncol, coef, wsign, v0, conv, row_const, sigma, key, image, step,
