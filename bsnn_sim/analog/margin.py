@@ -33,6 +33,8 @@ from . import devices
 from .chip import _ladder_weights
 from .converter import ktc_noise_mv, lsb_counts
 
+GONE_COUNTS = 2.0  # sigma (in counts) at and above which the verdict is "gone"
+
 
 def _branch_sigma_g(g: float, r_mtj: float, r_on: float, tmr: float, arch: ArchConfig, ap: bool) -> float:
     m, a = arch.mtj, arch.access
@@ -75,9 +77,10 @@ def row_margin(arch: ArchConfig, n: int) -> dict:
 
 def verdict(step_mv: float, sigma_mv: float, lsb: float) -> str:
     """``ok``: sigma below a quarter count (p_err < 5 %) and every count resolved;
-    ``marginal``: sigma below one count; ``gone``: errors are the rule (sigma >= 1 count,
-    or no step at all)."""
-    if step_mv <= 0 or sigma_mv >= step_mv:
+    ``marginal``: sigma below two counts (errors of a count or two on many sensings: whether
+    the network tolerates them is what ``--analog`` and ``--mc`` measure); ``gone``: sigma of
+    two counts or more (or no step at all): every sensing is off by several counts."""
+    if step_mv <= 0 or sigma_mv >= GONE_COUNTS * step_mv:
         return "gone"
     if sigma_mv < 0.25 * step_mv and lsb <= 1.0:
         return "ok"
