@@ -175,14 +175,15 @@ def t_quantile_975(df: int) -> float:
             + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
 
 
-def spread(values) -> dict:
-    """mean, std (n-1), 95 % CI of the mean (Student t), min, max of ``values``."""
+def spread(values, bounds=(-math.inf, math.inf)) -> dict:
+    """mean, std (n-1), 95 % CI of the mean (Student t, clipped to ``bounds``), min, max."""
     v = np.asarray(values, np.float64)
     n = len(v)
     mean = float(v.mean())
     std = float(v.std(ddof=1)) if n > 1 else 0.0
     half = t_quantile_975(n - 1) * std / math.sqrt(n) if n > 1 else 0.0
-    return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "min": float(v.min()),
+    lo, hi = bounds
+    return {"mean": mean, "std": std, "ci95": [max(lo, mean - half), min(hi, mean + half)], "min": float(v.min()),
             "max": float(v.max())}
 
 
@@ -199,13 +200,13 @@ def summarize(outcomes: list[ChipOutcome]) -> dict:
             "max_abs_error": int(max(o.errors[name]["max_abs_error"] for o in outcomes)),
         }
     out = {
-        "chips": len(outcomes), "accuracy": spread(acc), "worst_chip": {"index": worst.index, "accuracy": worst.accuracy},
+        "chips": len(outcomes), "accuracy": spread(acc, (0.0, 1.0)), "worst_chip": {"index": worst.index, "accuracy": worst.accuracy},
         "dynamic_energy_per_inference_pj": spread([o.dynamic_energy_pj for o in outcomes]),
         "array_energy_factor": spread([o.array_energy_factor for o in outcomes]),
         "layers": layers,
     }
     if outcomes[0].uncalibrated:
-        out["uncalibrated_accuracy"] = spread([o.uncalibrated["accuracy"] for o in outcomes])
+        out["uncalibrated_accuracy"] = spread([o.uncalibrated["accuracy"] for o in outcomes], (0.0, 1.0))
     return out
 
 
