@@ -303,3 +303,24 @@ def test_chip_energy_tracks_its_conductances():
         _transfer(lay, allp.arch, allp.f_bias)
     g_p, g_ap = energy.cell_conductances(PAPER)
     assert allp.array_energy_factor() == pytest.approx(2 * g_p / (g_p + g_ap), rel=1e-3)
+
+
+def test_every_replica_and_converter_has_its_own_draws():
+    net = wide_network(1, "threshold")
+    arch = PAPER.replace(**{"chip.subarrays": 2000})
+    chip = sample_chip(net, map_network(net, arch), arch, np.random.SeedSequence(2))
+    lay = next(lay for lay in chip.layers.values() if lay.replicas > 1)
+    assert not np.array_equal(lay.coef[0], lay.coef[1])
+    offsets = lay.offset_v  # (R, K, N): one converter per 1-row subarray
+    assert len(np.unique(offsets)) == offsets.size
+
+
+def test_time_based_sensing_clips_what_falls_outside_its_window():
+    arch = load_arch("arch_configs/stt_bsnn_65nm_time.toml").replace(**QUIET)
+    assert arch.converter.kind == "time" and energy.action_energies(arch)["convert"] == pytest.approx(0.18)
+    net = weightfile.load("workloads/mnist_resnet.bsnn.npz")
+    data = datasets.load("mnist", "test", limit=50)
+    _, sim, _ = run(net, arch, data.images, data.labels, nominal=True)
+    # lsb ~1 count, 32 codes around 144: inside the window counts are exact, outside they clip
+    report = sim.error_report()
+    assert all(0 < e["error_rate"] < 1 and e["max_abs_error"] > 16 for e in report.values())
