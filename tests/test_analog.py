@@ -324,3 +324,12 @@ def test_time_based_sensing_clips_what_falls_outside_its_window():
     # lsb ~1 count, 32 codes around 144: inside the window counts are exact, outside they clip
     report = sim.error_report()
     assert all(0 < e["error_rate"] < 1 and e["max_abs_error"] > 16 for e in report.values())
+
+
+def test_calibrated_margin_keeps_only_the_rounding_residual_of_the_offset():
+    raw = margin.row_margin(PAPER, 288)
+    cal = margin.row_margin(PAPER, 288, offset_calibrated=True)
+    assert raw["verdict"] == "gone" and cal["verdict"] == "marginal"
+    assert cal["sigma_offset_mv"] == pytest.approx(raw["step_mv"] / math.sqrt(12))
+    assert cal["sigma_total_mv"] ** 2 == pytest.approx(
+        raw["sigma_total_mv"] ** 2 - 5.0 ** 2 + cal["sigma_offset_mv"] ** 2)

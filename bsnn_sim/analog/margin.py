@@ -44,8 +44,12 @@ def _branch_sigma_g(g: float, r_mtj: float, r_on: float, tmr: float, arch: ArchC
     return g * g * math.sqrt(var)
 
 
-def row_margin(arch: ArchConfig, n: int) -> dict:
-    """Sense margin of one row of ``n`` programmed cells (module docstring), mV and counts."""
+def row_margin(arch: ArchConfig, n: int, offset_calibrated: bool = False) -> dict:
+    """Sense margin of one row of ``n`` programmed cells (module docstring), mV and counts.
+
+    ``offset_calibrated``: the chip's rows were calibrated (``--calibrate``), which removes
+    the static offset up to the rounding of the correction to whole counts: the offset
+    term becomes that residual, ``step / sqrt(12)`` (the other terms are kept)."""
     g_p, g_ap = energy.cell_conductances(arch)
     v_rd = arch.subarray.v_read_v
     r_on = arch.access.r_on_ohm
@@ -59,14 +63,15 @@ def row_margin(arch: ArchConfig, n: int) -> dict:
     var_mv = v_rd / (n * g_sum) * 0.5 * math.sqrt(n * (s_p ** 2 + s_ap ** 2)) * 1e3
     noise_mv = arch.converter.noise_sigma_mv
     ktc_mv = ktc_noise_mv(arch)
-    sigma = math.sqrt(arch.converter.offset_sigma_mv ** 2 + noise_mv ** 2 + ktc_mv ** 2 + var_mv ** 2)
+    offset_mv = step_mv / math.sqrt(12.0) if offset_calibrated else arch.converter.offset_sigma_mv
+    sigma = math.sqrt(offset_mv ** 2 + noise_mv ** 2 + ktc_mv ** 2 + var_mv ** 2)
     lsb = lsb_counts(arch, n, step_mv * 1e-3) if step_mv > 0 else math.inf
     step_eff = step_mv * max(1.0, lsb)
     p_err = math.erfc(step_eff / (2.0 * math.sqrt(2.0) * sigma)) if sigma > 0 else (0.0 if step_mv > 0 else 1.0)
     # Global spreads: relative gain error of (G_P - G_AP) / (G_P + G_AP) per chip (first order, numerically).
     gain_sigma = _gain_sigma(arch)
     return {
-        "cells": n, "step_mv": step_mv, "sigma_offset_mv": arch.converter.offset_sigma_mv,
+        "cells": n, "step_mv": step_mv, "sigma_offset_mv": offset_mv, "offset_calibrated": offset_calibrated,
         "sigma_noise_mv": noise_mv, "sigma_ktc_mv": ktc_mv, "sigma_variation_mv": var_mv, "sigma_total_mv": sigma,
         "sigma_counts": sigma / step_mv if step_mv > 0 else math.inf, "lsb_counts": lsb,
         "p_error_per_sensing": p_err, "gain_sigma_rel": gain_sigma,
@@ -123,9 +128,10 @@ def _ir_error_counts(arch: ArchConfig, n: int, g_p: float, g_ap: float) -> float
     return float(abs(u - n // 2))
 
 
-def layer_margins(mapping: Mapping, arch: ArchConfig) -> dict:
+def layer_margins(mapping: Mapping, arch: ArchConfig, offset_calibrated: bool = False) -> dict:
     """:func:`row_margin` of every in-memory layer's largest chunk."""
-    return {lm.name: row_margin(arch, min(lm.fan_in, arch.subarray.columns)) for lm in mapping.in_memory_layers}
+    return {lm.name: row_margin(arch, min(lm.fan_in, arch.subarray.columns), offset_calibrated)
+            for lm in mapping.in_memory_layers}
 
 
 def margin_report(margins: dict) -> str:

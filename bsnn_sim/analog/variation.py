@@ -53,7 +53,7 @@ def sweep(net: Network, arch: ArchConfig, param: str, values: list, images, labe
         work = montecarlo.Workload(net, mapping, cfg, images, labels, seed, batch_size, calibration_images)
         outcomes = montecarlo.run_monte_carlo(work, chips, workers)
         s = montecarlo.summarize(outcomes)
-        margins = layer_margins(mapping, cfg)
+        margins = layer_margins(mapping, cfg, offset_calibrated=calibration_images is not None)
         worst = max(margins.values(), key=lambda m: m["sigma_counts"])
         a, e = s["accuracy"], s["dynamic_energy_per_inference_pj"]
         rows.append({"value": value, "chips": chips, "accuracy_mean": a["mean"], "accuracy_std": a["std"],
