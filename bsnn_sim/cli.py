@@ -1,4 +1,4 @@
-"""Command line: ``bsnn-sim run | train | inspect | data fetch``.
+"""Command line: ``bsnn-sim run | map | train | energy | inspect | import | export | data``.
 
 One click group, one small function per subcommand. Heavy imports (numba, torch)
 happen inside the subcommands so ``--help`` and input validation are instant. A
@@ -358,6 +358,99 @@ def where(data_dir):
 
     for d in datasets.resolve_data_dirs(data_dir):
         click.echo(str(d))
+
+
+def _images(inputs, data_dir, limit):
+    """uint8 images (N, C, H, W) from a .npy file or a dataset's test split."""
+    import numpy as np
+
+    from . import datasets
+
+    if inputs.endswith(".npy"):
+        try:
+            images = np.load(inputs, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise BsnnError(f"{inputs}: cannot read images: {e}") from None
+        if images.dtype != np.uint8 or images.ndim != 4:
+            raise BsnnError(f"{inputs}: images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
+        return images[:limit]
+    return datasets.load(inputs, "test", data_dir, limit=limit).images
+
+
+@cli.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Weight file to write.")
+@click.option("--time-steps", type=click.IntRange(1, 1024), default=None,
+              help="T (required unless the graph was exported by bsnn-sim).")
+@click.option("--encoding", type=click.Choice(["direct", "threshold", "rate"]), default=None,
+              help="What the graph's input is: pixels (direct) or spikes (default: direct, or the exporter's).")
+@click.option("--encoding-level", type=click.IntRange(1, 255), default=128, show_default=True)
+@click.option("--encoding-seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
+@click.option("--input-scale", type=float, default=1.0, show_default=True,
+              help="The graph's input is this times the encoded image (e.g. 1/255 for pixels in 0..1).")
+@click.option("--input-shape", default=None, help="C,H,W of the images when the graph's input is a vector.")
+@click.option("--fire", type=click.Choice(["gt", "ge"]), default="gt", show_default=True,
+              help="Neurons fire on v > v_threshold (NIR, snnTorch) or v >= v_threshold (SpikingJelly).")
+@click.option("--reset", type=click.Choice(["graph", "subtract"]), default="graph", show_default=True,
+              help="graph: to v_reset (NIR); subtract: v -= v_threshold (snnTorch's default Leaky).")
+@click.option("--dt", type=float, default=1e-4, show_default=True, help="Time step of the graph's neurons (s).")
+@click.option("--binarize", is_flag=True, help="Accept the documented approximations instead of failing.")
+@click.option("--report", is_flag=True, help="Print what was converted how, and how far it is from the graph.")
+@click.option("--inputs", default=None, help="With --report: images (.npy, uint8 N,C,H,W) or a dataset name.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Images for --inputs.")
+@DATA_DIR
+def import_cmd(model, out, time_steps, encoding, encoding_level, encoding_seed, input_scale, input_shape,
+               fire, reset, dt, binarize, report, inputs, limit, data_dir):
+    """Convert a NIR graph (snnTorch, SpikingJelly, ...) into a weight file (docs/interop.md)."""
+    from . import weightfile
+    from .interop import nir as interop
+    from .interop.reading import Fire, Reading, Reset
+    from .network import Encoding, EncodingKind
+
+    graph = interop.read_graph(model)
+    stored = interop.reading_defaults(graph)
+    if time_steps is None and "time_steps" not in stored:
+        raise BsnnError(f"{model}: --time-steps is required: a NIR graph does not say how many steps it runs")
+    enc = (Encoding(EncodingKind(encoding), encoding_level, encoding_seed) if encoding
+           else stored.get("encoding", Encoding(EncodingKind.DIRECT)))
+    shape = None
+    if input_shape:
+        try:
+            shape = tuple(int(v) for v in input_shape.split(","))
+        except ValueError:
+            shape = ()
+        if len(shape) != 3 or min(shape) < 1:
+            raise BsnnError(f"--input-shape {input_shape!r}: expected three positive integers C,H,W")
+    reading = Reading(time_steps or stored["time_steps"], enc, input_scale, dt, Fire(fire), Reset(reset),
+                      binarize, shape or stored.get("input_shape"))
+    conv = interop.import_graph(graph, reading)
+    weightfile.save(conv.network, out)
+    click.echo(f"wrote {out}: {len(conv.network.nodes)} nodes, T = {reading.time_steps}, "
+               f"{'exact' if conv.exact else f'{len(conv.approximations)} approximation(s)'}")
+    if report:
+        click.echo("\n".join(["conversion:"] + [f"  {n}" for n in conv.notes]
+                              + (["approximations:"] + [f"  {a}" for a in conv.approximations]
+                                 if conv.approximations else [])))
+        if inputs is None:
+            click.echo("distance to the graph: not measured (give --inputs)")
+        else:
+            from .interop.compare import compare
+
+            click.echo(compare(graph, reading, conv, _images(inputs, data_dir, limit)).report())
+
+
+@cli.command("export")
+@click.argument("weights", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="NIR file to write.")
+@click.option("--dt", type=float, default=1e-4, show_default=True, help="Time step written into the neurons (s).")
+def export_cmd(weights, out, dt):
+    """Write a weight file as a NIR graph that other SNN tools can read (docs/interop.md)."""
+    from . import weightfile
+    from .interop import nir as interop
+
+    net = weightfile.load(weights)
+    interop.write_graph(interop.export_network(net, dt), out)
+    click.echo(f"wrote {out}: {len(net.nodes)} bsnn-sim nodes as a NIR graph")
 
 
 main = cli

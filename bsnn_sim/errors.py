@@ -27,3 +27,7 @@ class MappingError(BsnnError):
 
 class SimulationError(BsnnError):
     """The simulation was asked to do something it cannot."""
+
+
+class InteropError(BsnnError):
+    """A graph from another tool (NIR) cannot be read or converted."""
