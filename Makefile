@@ -19,9 +19,14 @@ install: $(BIN)/python
 # that exists); an unpinned torch pulls a multi-GB CUDA build.
 LOCAL_WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
+# The NIR interop tests run real snnTorch and SpikingJelly exports: constraints.txt keeps
+# torch at 2.13.0 while they install; SpikingJelly 2.0 declares torchvision, torchaudio,
+# tensorboard, ... that its NIR exporter never imports, so it comes without them
+# (--no-deps) and its one import beyond torch and nir, loguru, comes from the interop-test extra.
 install-dev: $(BIN)/python
 	$(BIN)/pip install -q $(LOCAL_WHEELS) torch==2.13.0
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q $(LOCAL_WHEELS) -c constraints.txt -e '.[train,dev,nir,interop-test]'
+	$(BIN)/pip install -q --no-deps spikingjelly==2.0.0
 
 demo: install
 	$(BIN)/bsnn-sim run workloads/mnist_resnet.toml --arch arch_configs/stt_bsnn_65nm.toml --timing-images 1000
