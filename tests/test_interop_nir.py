@@ -283,3 +283,19 @@ def test_cli_rejects_a_file_that_is_not_nir(tmp_path):
     out = CliRunner().invoke(cli, ["import", str(tmp_path / "bad.nir"), "--out", str(tmp_path / "o.npz"),
                                    "--time-steps", "1"])
     assert out.exit_code == 2 and "bad.nir: not a readable NIR file" in out.output
+
+
+def test_snntorch_example_imports_to_its_recorded_predictions(tmp_path):
+    """examples/snntorch_mnist.nir (written by snnTorch's exporter, docs/interop.md) imports
+    exactly: on the 10k MNIST test images bsnn-sim predicts what snnTorch predicted
+    (examples/snntorch_mnist.predictions.npy, recorded by examples/snntorch_mnist.py), and
+    the import reproduces the shipped weight file."""
+    from bsnn_sim import datasets
+
+    out = CliRunner().invoke(cli, ["import", "examples/snntorch_mnist.nir", "--out", str(tmp_path / "m.npz"),
+                                   "--time-steps", "4", "--encoding", "threshold", "--reset", "subtract"])
+    assert out.exit_code == 0 and "exact" in out.output, out.output
+    assert _payload_equal(tmp_path / "m.npz", "examples/snntorch_mnist.bsnn.npz")
+    data = datasets.load("mnist", "test")
+    res = FunctionalSimulator(weightfile.load(tmp_path / "m.npz")).run(data.images, data.labels)
+    np.testing.assert_array_equal(res.predictions, np.load("examples/snntorch_mnist.predictions.npy"))
