@@ -127,6 +127,21 @@ def test_snntorch_conv_network_is_exact(tmp_path, seed):
     # the reference evaluation of the graph agrees too, and the report says so
     cmp = compare(graph, reading, conv, images)
     assert cmp.agree == len(images) and cmp.max_abs_diff == 0.0
+    _assert_round_trip(tmp_path, "m.bsnn.npz")
+
+
+def _assert_round_trip(tmp_path, name):
+    """NIR -> v1 (above) -> NIR (bsnn-sim's exporter) -> v1: the same payload, byte for byte."""
+    first = tmp_path / name
+    nx.write_graph(nx.export_network(weightfile.load(first)), tmp_path / "again.nir")
+    graph = nx.read_graph(tmp_path / "again.nir")
+    stored = nx.reading_defaults(graph)
+    again = nx.import_graph(graph, Reading(stored["time_steps"], stored["encoding"]))
+    weightfile.save(again.network, tmp_path / "again.npz")
+    with np.load(first) as a, np.load(tmp_path / "again.npz") as b:
+        assert a.files == b.files
+        for k in a.files:
+            assert a[k].tobytes() == b[k].tobytes(), k
 
 
 def test_snntorch_threshold_ties_need_the_strict_rule(tmp_path):
@@ -217,6 +232,7 @@ def test_spikingjelly_conv_network_is_exact_for_one_step(tmp_path, seed):
     _, res = _simulate(tmp_path / "sj.bsnn.npz", images)
     _assert_exact(conv, res, scores, preds)
     assert len(set(preds.tolist())) > 1
+    _assert_round_trip(tmp_path, "sj.bsnn.npz")
 
 
 def test_spikingjelly_or_pooling_needs_its_tie_rule(tmp_path):
