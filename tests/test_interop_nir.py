@@ -278,6 +278,15 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
     assert out.exit_code == 2 and message in out.output and len(out.output.strip().splitlines()) == 1
 
 
+def test_report_images_must_match_the_network(tmp_path):
+    nx.write_graph(_foreign(), tmp_path / "f.nir")
+    np.save(tmp_path / "x.npy", np.zeros((3, 1, 28, 28), np.uint8))
+    out = CliRunner().invoke(cli, ["import", str(tmp_path / "f.nir"), "--out", str(tmp_path / "o.npz"),
+                                   "--time-steps", "1", "--encoding", "threshold", "--report",
+                                   "--inputs", str(tmp_path / "x.npy")])
+    assert out.exit_code == 2 and "must be uint8 (N, 2, 6, 6)" in out.output
+
+
 def test_cli_rejects_a_file_that_is_not_nir(tmp_path):
     (tmp_path / "bad.nir").write_bytes(b"not hdf5")
     out = CliRunner().invoke(cli, ["import", str(tmp_path / "bad.nir"), "--out", str(tmp_path / "o.npz"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InteropError
 from ..functional import FunctionalSimulator
 from .nireval import evaluate
 
@@ -33,6 +34,10 @@ class Comparison:
 
 def compare(graph, reading, conversion, images: np.ndarray) -> Comparison:
     """Simulate ``conversion.network`` and evaluate ``graph`` on the same uint8 images."""
+    shape = conversion.network.input_shape
+    if images.dtype != np.uint8 or images.shape[1:] != shape:
+        raise InteropError(f"images for the report must be uint8 (N, {', '.join(map(str, shape))}) like the "
+                           f"network's input, got {images.dtype} {images.shape}")
     index = np.arange(len(images))
     source = evaluate(graph, reading, images, index)
     result = FunctionalSimulator(conversion.network).run_batch(images, index)

@@ -73,6 +73,7 @@ class _Tensor:
 
     name: str
     shape: tuple
+    spikes: bool  # 0/1 spikes (else pixels 0..255)
     scale: float = 1.0
 
 
@@ -173,6 +174,35 @@ def _split_weights(key, rows, spiking_in, common, meta, reading, conv: Conversio
     return q, k, Precision.INT8
 
 
+@dataclass
+class _NeuronParams:
+    """One value per channel of an IF, LIF or Threshold node (:class:`.reading.NeuronStep`);
+    a Threshold is a neuron with gain 1 and no membrane (``stateless``)."""
+
+    kind: str
+    gain: np.ndarray
+    leak: np.ndarray
+    drive: np.ndarray
+    v_threshold: np.ndarray
+    v_reset: np.ndarray
+    fire: Fire
+    reset: Reset
+    stateless: bool
+
+
+def _neuron_params(key, node, shape, reading: Reading) -> _NeuronParams:
+    kind = type(node).__name__
+    if kind == "Threshold":
+        th = _channels(node.threshold, shape, "threshold", key)
+        zero = np.zeros_like(th)
+        return _NeuronParams(kind, np.ones_like(th), zero, zero, th, zero, reading.fire, Reset.GRAPH, True)
+    p = neuron_step(key, node, reading)
+    values = (_channels(v, shape, what, key) for v, what in (
+        (p.gain, "input gain"), (p.leak, "dt/tau"), (p.drive, "v_leak drive"), (p.v_threshold, "v_threshold"),
+        (p.v_reset, "v_reset")))
+    return _NeuronParams(kind, *values, p.fire, p.reset, False)
+
+
 def _int32(x, what, key):
     r = np.rint(x)
     if r.size and (r.min() < _INT32.min or r.max() > _INT32.max):
@@ -214,14 +244,17 @@ class _Importer:
             raise InteropError(f"--input-shape {r.input_shape} has {math.prod(r.input_shape)} values, "
                                f"the graph's input {shape} has {math.prod(shape)}")
         self.conv = Conversion(network=None)
-        self.values[inp] = _Tensor(INPUT, tuple(in_shape), r.input_scale)
+        spikes = r.encoding.emits_spikes
+        self.values[inp] = _Tensor(INPUT, tuple(in_shape), spikes, r.input_scale)
         if len(shape) == 1:  # the graph reads the image as a vector: flatten it first
             self.nodes.append(Flatten(self.name("input_flat"), INPUT))
-            self.values[inp] = _Tensor(self.nodes[-1].name, shape, r.input_scale)
+            self.values[inp] = _Tensor(self.nodes[-1].name, shape, spikes, r.input_scale)
         for key in topological_order(self.g):
             if key != inp:
                 self.visit(key)
-        meta = self.header.get("metadata", {"source": "nir"})
+        meta = self.header.get("metadata") or {
+            "source": "nir", "fire": r.fire.value, "reset": r.reset.value, "dt": r.dt,
+            "input_scale": r.input_scale, "approximations": list(self.conv.approximations)}
         net = Network.build(in_shape, r.time_steps, r.encoding, self.nodes,
                             tuple(self.header.get("classes", ())), meta)
         self.conv.network = net
@@ -331,33 +364,23 @@ class _Importer:
         if cur.key is None:
             raise InteropError(f"node '{key}': a neuron fed only by spikes (no Conv2d/Linear/Affine) has no "
                                f"bsnn-sim equivalent")
-        if type(node).__name__ == "Threshold":
-            th = _channels(node.threshold, cur.shape, "threshold", key)
-            one = np.ones_like(th)
-            gain, leak, drive, v_reset, fire, reset = one, 0 * one, 0 * one, 0 * one, r.fire, Reset.GRAPH
-            stateless = True
-        else:
-            p = neuron_step(key, node, r)
-            gain, leak, drive, th, v_reset = (_channels(v, cur.shape, n, key) for v, n in (
-                (p.gain, "gain"), (p.leak, "dt/tau"), (p.drive, "v_leak drive"), (p.v_threshold, "v_threshold"),
-                (p.v_reset, "v_reset")))
-            fire, reset, stateless = p.fire, p.reset, False
-        what = type(node).__name__
-        if T > 1 and (leak != 0).any():
-            self.approx(key, f"{what} leak dt/tau = {float(leak.max()):g} dropped (no leak in bsnn-sim)")
-        if T > 1 and (stateless or reset is Reset.GRAPH):
-            rule = "Threshold keeps no charge" if stateless else f"resets to v_reset = {float(v_reset.max()):g}"
-            self.approx(key, f"{what} {rule}; bsnn-sim resets by subtraction (exact only for T = 1; an "
+        p = _neuron_params(key, node, cur.shape, r)
+        gain, th, fire = p.gain, p.v_threshold, p.fire
+        if T > 1 and (p.leak != 0).any():
+            self.approx(key, f"{p.kind} leak dt/tau = {float(p.leak.max()):g} dropped (no leak in bsnn-sim)")
+        if T > 1 and (p.stateless or p.reset is Reset.GRAPH):
+            rule = "keeps no charge" if p.stateless else f"resets to v_reset = {float(p.v_reset.max()):g}"
+            self.approx(key, f"{p.kind} {rule}; bsnn-sim resets by subtraction (exact only for T = 1; an "
                              f"snnTorch Leaky with reset_mechanism='subtract' is read exactly with --reset subtract)")
         G = gain * cur.gain
         w = arr(cur.node.weight)
         rows = (G * cur.source.scale)[:, None] * w.reshape(len(w), -1)
-        q, k, precision = _split_weights(cur.key, rows, self.spiking(cur.source), False, meta, r, self.conv)
-        bias_u = -(G * cur.bias + drive) / k
+        q, k, precision = _split_weights(cur.key, rows, cur.source.spikes, False, meta, r, self.conv)
+        bias_u = -(G * cur.bias + p.drive) / k
         res = cur.residuals
         if len(res) > 1:
             raise InteropError(f"node '{key}': {len(res)} residual inputs; bsnn-sim adds one")
-        if res and not self.spiking(res[0][0]):
+        if res and not res[0][0].spikes:
             raise InteropError(f"node '{key}': a residual input must carry spikes")
         res_u = (gain * res[0][1]) / k if res else None
         th_u = th / k
@@ -384,9 +407,9 @@ class _Importer:
             residual=res[0][0].name if res else None,
             res_gain=_int32(res_u * units, "res_gain", key) if res else None, **cur.geom))
         self.conv.notes.append(f"{cur.key} + {key} -> {name}: {cls.__name__.lower()} {precision.value} "
-                               f"{'in-memory' if precision is Precision.BINARY and self.spiking(cur.source) else 'digital'}"
+                               f"{'in-memory' if precision is Precision.BINARY and cur.source.spikes else 'digital'}"
                                f", F = {F}, {rule}" + (f", residual from {res[0][0].name}" if res else ""))
-        return _Tensor(name, cur.shape)
+        return _Tensor(name, cur.shape, True)
 
     def frac_bits(self, key, consts, fire, meta) -> int:
         T = self.r.time_steps
@@ -407,20 +430,13 @@ class _Importer:
         r = self.r
         c, h, w = pool.source.shape
         shape = (c, (h - pool.kernel) // pool.stride + 1, (w - pool.kernel) // pool.stride + 1)
-        d = pool.per_spike * pool.source.scale
-        if type(node).__name__ == "Threshold":
-            th, stateless, fire = _channels(node.threshold, shape, "threshold", key), True, r.fire
-            bias = np.zeros_like(th)
-        else:
-            p = neuron_step(key, node, r)
-            th = _channels(p.v_threshold, shape, "v_threshold", key)
-            d = d * _channels(p.gain, shape, "gain", key)
-            bias = _channels(p.drive, shape, "v_leak drive", key)
-            zero = (_channels(p.v_reset, shape, "v_reset", key) == 0).all()
-            stateless, fire = p.reset is Reset.GRAPH and zero, p.fire
+        p = _neuron_params(key, node, shape, r)
+        d = pool.per_spike * pool.source.scale * p.gain
+        th, fire = p.v_threshold, p.fire
+        stateless = p.stateless or (p.reset is Reset.GRAPH and (p.v_reset == 0).all())
         fires_on_one = (th < d).all() if fire is Fire.GT else (th <= d).all()
-        silent_on_zero = (th >= bias).all() if fire is Fire.GT else (th > bias).all()
-        if not (fires_on_one and silent_on_zero and (bias == 0).all()):
+        silent_on_zero = (th >= 0).all() if fire is Fire.GT else (th > 0).all()
+        if not (fires_on_one and silent_on_zero and (p.drive == 0).all()):
             raise InteropError(f"node '{key}': after pool '{pool.key}' the neuron is not an OR (one spike adds "
                                f"{float(d.min()):g}, threshold {float(th.min()):g}..{float(th.max()):g}, "
                                f"fire {fire.value}); bsnn-sim pools spikes by OR only")
@@ -431,11 +447,11 @@ class _Importer:
         self.nodes.append(MaxPool2d(name, pool.source.name, pool.kernel, pool.stride))
         self.conv.notes.append(f"{pool.key} + {key} -> {name}: maxpool2d {pool.kernel}x{pool.kernel} "
                                f"stride {pool.stride} (OR of spikes: one spike fires, none stays silent)")
-        return _Tensor(name, shape)
+        return _Tensor(name, shape, True)
 
     def pool(self, key, node, average) -> _Pool:
         src = self.tensor_in(key)
-        if len(src.shape) != 3 or not self.spiking(src):
+        if len(src.shape) != 3 or not src.spikes:
             raise InteropError(f"node '{key}': pooling needs a (C, H, W) tensor of spikes")
         ks, ss, ps = (tuple(int(v) for v in np.broadcast_to(np.ravel(x), (2,)))
                       for x in (node.kernel_size, node.stride, node.padding))
@@ -455,7 +471,7 @@ class _Importer:
         name = self.name(key)
         self.nodes.append(Flatten(name, src.name))
         self.conv.notes.append(f"{key} -> {name}: flatten")
-        return _Tensor(name, (math.prod(src.shape),), src.scale)
+        return _Tensor(name, (math.prod(src.shape),), src.spikes, src.scale)
 
     def readout(self, key):
         cur = self.summed(key)
@@ -466,7 +482,7 @@ class _Importer:
         meta = node_meta(cur.node)
         w = arr(cur.node.weight)
         rows = (cur.gain * cur.source.scale)[:, None] * w
-        q, k, precision = _split_weights(cur.key, rows, self.spiking(cur.source), True, meta, self.r, self.conv)
+        q, k, precision = _split_weights(cur.key, rows, cur.source.spikes, True, meta, self.r, self.conv)
         bias_u = -cur.gain * cur.bias / k
         F = self.frac_bits(cur.key, [bias_u], Fire.GE, meta)
         name = self.name(cur.key)
@@ -476,14 +492,6 @@ class _Importer:
         self.conv.readout_unit = float(k[0]) / 2.0 ** F
         self.conv.notes.append(f"{cur.key} + {key} -> {name}: readout {precision.value}, F = {F}, one unit "
                                f"= {float(k[0]):g} of the source's output (argmax of the sum over T)")
-
-    def spiking(self, t: _Tensor) -> bool:
-        if t.name == INPUT:
-            return self.r.encoding.emits_spikes
-        node = next((n for n in self.nodes if n.name == t.name), None)
-        if isinstance(node, Flatten):
-            return self.spiking(_Tensor(node.input, ()))
-        return node is not None
 
     def approx(self, key, what):
         if not self.r.binarize:
