@@ -260,3 +260,68 @@ def test_spikingjelly_hard_reset_for_t_above_1(tmp_path):
     res = FunctionalSimulator(conv.network).run_batch(images, np.arange(len(images)))
     assert cmp.agree == int((res.predictions == scores.argmax(axis=1)).sum())
     assert cmp.max_abs_diff == float(np.abs(res.scores * conv.readout_unit - scores).max()) > 0
+
+
+# ------------------------------------------------------------------ residual additions
+
+class _Residual(torch.nn.Module):
+    """conv 2->4 -> neuron s1 -> conv 4->4, plus s1 added into the second neuron's
+    input (an identity residual) -> flatten -> linear 256->3 readout."""
+
+    def __init__(self, neuron_of, seed):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.c1, self.c2 = torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.n1, self.n2 = neuron_of(1.0), neuron_of(2.0)
+        self.flat, self.fc = torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 3)
+        with torch.no_grad():
+            self.c1.weight.copy_(_binary(rng, (4, 2, 3, 3), [0.5] * 4))
+            self.c1.bias.copy_(torch.tensor(rng.integers(-2, 3, 4) * 0.5, dtype=torch.float32))
+            self.c2.weight.copy_(_binary(rng, (4, 4, 3, 3), rng.choice([0.5, 1.0], 4)))
+            self.fc.weight.copy_(_binary(rng, (3, 256), [1.0] * 3))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        s1 = self.n1(self.c1(x))
+        return self.fc(self.flat(self.n2(self.c2(s1) + s1)))
+
+
+def test_spikingjelly_residual_addition_is_exact(tmp_path):
+    """SpikingJelly's exporter writes the addition as two edges into the second neuron;
+    it becomes the file's residual (res_gain = 1 in units of that neuron's weight step)."""
+    from spikingjelly.activation_based import neuron
+
+    sj = _spikingjelly()
+    net = _Residual(lambda th: neuron.IFNode(v_threshold=th), 3)
+    graph = sj.export_to_nir(net, torch.zeros((1,) + SHAPE))
+    conv = nx.import_graph(_reread(graph, tmp_path), Reading(1, ENC, fire=Fire.GE))
+    c2 = conv.network.node("c2")
+    assert conv.exact and c2.residual == "c1"
+    np.testing.assert_array_equal(c2.res_gain, 2 ** c2.frac_bits / (np.abs(net.c2.weight.detach().numpy())
+                                                                    .reshape(4, -1)[:, 0]))
+    images = _images(30)
+    scores, preds = _sj_eval(net, images, 1)
+    res = FunctionalSimulator(conv.network).run_batch(images, np.arange(len(images)))
+    _assert_exact(conv, res, scores, preds)
+
+
+def test_snntorch_exporter_cannot_express_a_residual_addition():
+    """snnTorch 1.0.0's exporter (nirtorch's hook tracer) writes the addition as a second
+    Input node feeding the neuron and an edge from the convolution to the Output: the
+    graph no longer says what the network computes, and the import says why it stops."""
+    from snntorch.export_nir import export_to_nir
+
+    def leaky(th):
+        return snn.Leaky(beta=torch.ones(4, 8, 8), threshold=torch.full((4, 8, 8), th), init_hidden=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = export_to_nir(_Residual(leaky, 3), torch.zeros((1,) + SHAPE), ignore_dims=[0])
+    assert sorted(k for k, n in graph.nodes.items() if type(n).__name__ == "Input") == ["input", "input_n2"]
+    with pytest.raises(InteropError, match=r"the graph has 2 Input nodes \(.*input_n2.*\); bsnn-sim needs exactly one"):
+        nx.import_graph(graph, Reading(4, ENC, reset=Reset.SUBTRACT))
+
+
+def _reread(graph, tmp_path):
+    nx.write_graph(graph, tmp_path / "g.nir")
+    return nx.read_graph(tmp_path / "g.nir")
