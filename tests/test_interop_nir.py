@@ -160,6 +160,24 @@ def test_strict_and_tie_rules_match_the_graph_exactly(seed, fire, steps):
     assert cmp.source_range > 0
 
 
+def test_a_uniform_scale_of_the_input_is_the_input_scale():
+    """Input -> Scale(1/255) -> ... imports as --input-scale 1/255 does: pixels (direct
+    encoding) with int8 weights k = 0.5/255 per output."""
+    g = _foreign(res=False)
+    g.nodes["norm"] = nir.Scale(scale=np.full((2, 6, 6), 1 / 255))
+    g.edges = [e for e in g.edges if e != ("in", "c1")] + [("in", "norm"), ("norm", "c1")]
+    pixels = Encoding(EncodingKind.DIRECT)
+    via_node = nx.import_graph(g, Reading(1, pixels))
+    via_option = nx.import_graph(_foreign(res=False), Reading(1, pixels, input_scale=1 / 255))
+    for a, b in zip(via_node.network.compute_nodes(), via_option.network.compute_nodes()):
+        for field in ("weight", "bias", "theta"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert not via_node.network.is_spiking("input")
+    images = np.random.default_rng(8).integers(0, 256, size=(50, 2, 6, 6), dtype=np.uint8)
+    cmp = compare(g, Reading(1, pixels), via_node, images)
+    assert (cmp.agree, cmp.max_abs_diff) == (50, 0.0)
+
+
 def test_foreign_graph_round_trip_gives_an_identical_payload(tmp_path):
     """NIR -> v1 -> NIR -> v1: the second file's arrays equal the first's, byte for byte."""
     conv = nx.import_graph(_reread(_foreign(), tmp_path, "a.nir"), Reading(4, SPIKES, reset=Reset.SUBTRACT))
@@ -177,7 +195,8 @@ def test_foreign_graph_round_trip_gives_an_identical_payload(tmp_path):
     (dict(w1=np.linspace(-1, 1, 72).reshape(4, 2, 3, 3)), dict(reset=Reset.SUBTRACT),
      r"node 'c1': weights are not \+-alpha .*--binarize"),
     (dict(vth=(-1.0, 2.0, 1.0, 2.5)), dict(reset=Reset.SUBTRACT), r"node 'n1': threshold -1 gives theta < 1"),
-    (dict(vth=(0.1, 2.0, 1.0, 2.5)), dict(reset=Reset.SUBTRACT), r"node 'n1': bias, threshold .* lie on no 2\*\*-F grid"),
+    (dict(vth=(0.1, 2.0, 1.0, 2.5)), dict(reset=Reset.SUBTRACT),
+     r"node 'n1': bias, threshold .* lie on no 2\*\*-F grid"),
 ])
 def test_inexact_nodes_are_rejected_with_a_reason(kwargs, reading, message):
     with pytest.raises(InteropError, match=message):
@@ -209,6 +228,29 @@ def test_binarize_rule_is_sign_and_mean_magnitude():
     # theta = rint(v_th / k * 2**F) + 1, k = mean |w| * |scale| (gain 1), F = 16 (T = 1)
     k = np.abs(w1 * scale).reshape(4, -1).mean(axis=1)
     np.testing.assert_array_equal(c1.theta, np.rint(np.array([3.0, 2.0, 1.0, 2.5]) / k * 2**16 + 1))
+
+
+def test_mapping_table_names_what_the_importer_supports_and_rejects():
+    """docs/interop.md section 2 lists every supported NIR node; the types it names as
+    rejected are rejected by the importer, naming the node."""
+    doc = open("docs/interop.md").read()
+    table = doc[doc.index("## 2. Node-by-node mapping"):doc.index("## 3.")]
+    for kind in nx.SUPPORTED_NODES:
+        assert f"`{kind}`" in table, kind
+    rejected = {
+        "CubaLIF": nir.CubaLIF(tau_syn=np.ones(3), tau_mem=np.ones(3), r=np.ones(3), v_leak=np.zeros(3),
+                               v_threshold=np.ones(3)),
+        "LI": nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3)),
+        "I": nir.I(r=np.ones(3)),
+        "Delay": nir.Delay(delay=np.ones(3)),
+    }
+    for kind, node in rejected.items():
+        assert f"`{kind}`" in table, kind
+        g = _foreign()
+        g.nodes["x"] = node
+        g.edges = [e for e in g.edges if e != ("fc", "out")] + [("fc", "x"), ("x", "out")]
+        with pytest.raises(InteropError, match=f"node 'x': NIR {kind} has no bsnn-sim equivalent"):
+            nx.import_graph(g, Reading(1, SPIKES))
 
 
 def test_structures_without_an_equivalent_are_rejected():

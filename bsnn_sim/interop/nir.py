@@ -44,6 +44,8 @@ from ..network import (INPUT, Compute, Conv2d, Encoding, EncodingKind, Flatten, 
 from .reading import (META_KEY, Fire, Reading, Reset, arr, edges_by_target, io_shape, load_nir,
                       neuron_step, node_meta, single, topological_order)
 
+SUPPORTED_NODES = ("Input", "Output", "Conv2d", "Linear", "Affine", "Scale", "IF", "LIF", "Threshold",
+                   "Flatten", "SumPool2d", "AvgPool2d")  # docs/interop.md section 2
 MAX_FRAC_BITS = 24
 APPROX_FRAC_BITS = 16  # the fraction bits of constants that lie on no grid (with --binarize)
 _RTOL = 1e-9  # a float within this relative distance of a grid point is on it
@@ -157,9 +159,10 @@ def _split_weights(key, rows, spiking_in, common, meta, reading, conv: Conversio
     if split is not None:
         return split
     if not reading.binarize:
+        rule = "int8, alpha = max|w|/127" if common or not spiking_in else "sign, alpha = mean|w|"
         raise InteropError(f"node '{key}': weights are not +-alpha (binary) nor integer multiples of one "
                            f"scale per {'layer' if common else 'output'} (int8); pass --binarize to "
-                           f"quantise them ({'int8, alpha = max|w|/127' if common or not spiking_in else 'sign, alpha = mean|w|'})")
+                           f"quantise them ({rule})")
     absr = np.abs(rows)
     if spiking_in and not common:
         k = np.maximum(absr.mean(axis=1), 1e-300)
@@ -305,6 +308,10 @@ class _Importer:
         if kind in ("Conv2d", "Linear", "Affine"):
             self.values[key] = self.weighted(key, node, kind)
         elif kind == "Scale":
+            ins, s = self.inputs(key), arr(node.scale)
+            if len(ins) == 1 and isinstance(ins[0], _Tensor) and np.unique(s).size == 1:
+                self.values[key] = replace(ins[0], scale=ins[0].scale * float(s.flat[0]))  # e.g. pixels / 255
+                return
             cur = self.summed(key)
             if isinstance(cur, _Pool):
                 cur.per_spike = cur.per_spike * _channels(node.scale, cur.source.shape, "scale", key)
@@ -326,8 +333,8 @@ class _Importer:
         elif kind == "Output":
             self.readout(key)
         else:
-            raise InteropError(f"node '{key}': NIR {kind} has no bsnn-sim equivalent (supported: Input, Output, "
-                               f"Conv2d, Linear, Affine, Scale, IF, LIF, Threshold, Flatten, SumPool2d, AvgPool2d)")
+            raise InteropError(f"node '{key}': NIR {kind} has no bsnn-sim equivalent (supported: "
+                               f"{', '.join(SUPPORTED_NODES)})")
 
     def weighted(self, key, node, kind) -> _Current:
         src = self.tensor_in(key)
@@ -389,7 +396,7 @@ class _Importer:
         units = 2.0 ** F
         if fire is Fire.GT:
             theta = th_u * units + 1
-            rule = f"fires on v > v_th: theta = v_th/k * 2**F + 1 (exact for T <= 2**(F-G))"
+            rule = "fires on v > v_th: theta = v_th/k * 2**F + 1 (exact for T <= 2**(F-G))"
         else:
             theta, rule = th_u * units, "fires on v >= v_th: theta = v_th/k * 2**F"
         if (np.rint(theta) < 1).any():
@@ -540,7 +547,8 @@ def export_network(net: Network, dt: float = 1e-4):
             produced[n.name] = n.name
         elif isinstance(n, MaxPool2d):
             k = np.array([n.kernel, n.kernel])
-            nodes[n.name] = nir.SumPool2d(kernel_size=k, stride=np.array([n.stride, n.stride]), padding=np.zeros(2, int))
+            nodes[n.name] = nir.SumPool2d(kernel_size=k, stride=np.array([n.stride, n.stride]),
+                                          padding=np.zeros(2, int))
             nodes[f"{n.name}_or"] = nir.IF(r=np.full(shape, 1 / dt), v_threshold=np.full(shape, 0.5),
                                            v_reset=np.zeros(shape), metadata=_meta(fire="gt", reset="graph"))
             edges += [(produced[n.input], n.name), (n.name, f"{n.name}_or")]

@@ -62,7 +62,8 @@ def evaluate(graph, reading: Reading, images: np.ndarray, image_index: np.ndarra
         image_index = np.arange(len(images))
     order = topological_order(graph)
     preds = edges_by_target(graph)
-    inp, out = single(graph, "Input"), single(graph, "Output")
+    inp = single(graph, "Input")
+    single(graph, "Output")
     in_shape = io_shape(graph.nodes[inp], "input_type")
     state = {k: _Neuron(k, n, reading) for k, n in graph.nodes.items() if type(n).__name__ in ("IF", "LIF")}
     total = None
