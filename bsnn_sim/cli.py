@@ -386,14 +386,15 @@ def _images(inputs, data_dir, limit):
               help="What the graph's input is: pixels (direct) or spikes (default: direct, or the exporter's).")
 @click.option("--encoding-level", type=click.IntRange(1, 255), default=128, show_default=True)
 @click.option("--encoding-seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
-@click.option("--input-scale", type=float, default=1.0, show_default=True,
+@click.option("--input-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="The graph's input is this times the encoded image (e.g. 1/255 for pixels in 0..1).")
 @click.option("--input-shape", default=None, help="C,H,W of the images when the graph's input is a vector.")
 @click.option("--fire", type=click.Choice(["gt", "ge"]), default="gt", show_default=True,
               help="Neurons fire on v > v_threshold (NIR, snnTorch) or v >= v_threshold (SpikingJelly).")
 @click.option("--reset", type=click.Choice(["graph", "subtract"]), default="graph", show_default=True,
               help="graph: to v_reset (NIR); subtract: v -= v_threshold (snnTorch's default Leaky).")
-@click.option("--dt", type=float, default=1e-4, show_default=True, help="Time step of the graph's neurons (s).")
+@click.option("--dt", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+              help="Time step of the graph's neurons (s).")
 @click.option("--binarize", is_flag=True, help="Accept the documented approximations instead of failing.")
 @click.option("--report", is_flag=True, help="Print what was converted how, and how far it is from the graph.")
 @click.option("--inputs", default=None, help="With --report: images (.npy, uint8 N,C,H,W) or a dataset name.")
@@ -442,7 +443,8 @@ def import_cmd(model, out, time_steps, encoding, encoding_level, encoding_seed, 
 @cli.command("export")
 @click.argument("weights", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="NIR file to write.")
-@click.option("--dt", type=float, default=1e-4, show_default=True, help="Time step written into the neurons (s).")
+@click.option("--dt", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+              help="Time step written into the neurons (s).")
 def export_cmd(weights, out, dt):
     """Write a weight file as a NIR graph that other SNN tools can read (docs/interop.md)."""
     from . import weightfile

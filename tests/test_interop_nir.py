@@ -350,3 +350,9 @@ def test_snntorch_example_imports_to_its_recorded_predictions(tmp_path):
     data = datasets.load("mnist", "test")
     res = FunctionalSimulator(weightfile.load(tmp_path / "m.npz")).run(data.images, data.labels)
     np.testing.assert_array_equal(res.predictions, np.load("examples/snntorch_mnist.predictions.npy"))
+
+
+def test_without_the_nir_package_the_cli_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "nir", None)  # as if not installed
+    out = CliRunner().invoke(cli, ["export", "workloads/mnist_mlp.bsnn.npz", "--out", str(tmp_path / "m.nir")])
+    assert out.exit_code == 2 and "pip install 'bsnn-sim[nir]'" in out.output
