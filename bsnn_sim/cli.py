@@ -395,13 +395,15 @@ def _images(inputs, data_dir, limit):
               help="graph: to v_reset (NIR); subtract: v -= v_threshold (snnTorch's default Leaky).")
 @click.option("--dt", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
               help="Time step of the graph's neurons (s).")
+@click.option("--frac-bits", type=click.IntRange(0, 24), default=None,
+              help="Round biases/thresholds that no power-of-two grid holds exactly to this many fraction bits.")
 @click.option("--binarize", is_flag=True, help="Accept the documented approximations instead of failing.")
 @click.option("--report", is_flag=True, help="Print what was converted how, and how far it is from the graph.")
 @click.option("--inputs", default=None, help="With --report: images (.npy, uint8 N,C,H,W) or a dataset name.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Images for --inputs.")
 @DATA_DIR
 def import_cmd(model, out, time_steps, encoding, encoding_level, encoding_seed, input_scale, input_shape,
-               fire, reset, dt, binarize, report, inputs, limit, data_dir):
+               fire, reset, dt, frac_bits, binarize, report, inputs, limit, data_dir):
     """Convert a NIR graph (snnTorch, SpikingJelly, ...) into a weight file (docs/interop.md)."""
     from . import weightfile
     from .interop import nir as interop
@@ -423,7 +425,7 @@ def import_cmd(model, out, time_steps, encoding, encoding_level, encoding_seed, 
         if len(shape) != 3 or min(shape) < 1:
             raise BsnnError(f"--input-shape {input_shape!r}: expected three positive integers C,H,W")
     reading = Reading(time_steps or stored["time_steps"], enc, input_scale, dt, Fire(fire), Reset(reset),
-                      binarize, shape or stored.get("input_shape"))
+                      binarize, shape or stored.get("input_shape"), frac_bits)
     conv = interop.import_graph(graph, reading)
     weightfile.save(conv.network, out)
     click.echo(f"wrote {out}: {len(conv.network.nodes)} nodes, T = {reading.time_steps}, "

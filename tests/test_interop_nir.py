@@ -196,7 +196,7 @@ def test_foreign_graph_round_trip_gives_an_identical_payload(tmp_path):
      r"node 'c1': weights are not \+-alpha .*--binarize"),
     (dict(vth=(-1.0, 2.0, 1.0, 2.5)), dict(reset=Reset.SUBTRACT), r"node 'n1': threshold -1 gives theta < 1"),
     (dict(vth=(0.1, 2.0, 1.0, 2.5)), dict(reset=Reset.SUBTRACT),
-     r"node 'n1': bias, threshold .* lie on no 2\*\*-F grid"),
+     r"node 'n1': bias, threshold .* lie on no 2\*\*-F grid .* pass --frac-bits F"),
 ])
 def test_inexact_nodes_are_rejected_with_a_reason(kwargs, reading, message):
     with pytest.raises(InteropError, match=message):
@@ -217,6 +217,17 @@ def test_binarize_converts_and_the_report_measures_the_distance():
     source = evaluate(graph, reading, images)
     assert cmp.agree == int((source.argmax(1) == res.predictions).sum()) < 100
     assert cmp.max_abs_diff == pytest.approx(np.abs(source - res.scores * conv.readout_unit).max())
+
+
+def test_frac_bits_accepts_only_the_rounding_of_constants():
+    """Thresholds off every grid (0.1 / k) round to --frac-bits F; the weights stay exact
+    and a node that needs more (non-binary weights) is still rejected."""
+    reading = Reading(4, SPIKES, reset=Reset.SUBTRACT, frac_bits=6)
+    conv = nx.import_graph(_foreign(vth=(0.1, 2.0, 1.0, 2.5)), reading)
+    assert conv.approximations == ["n1: bias/threshold rounded to 6 fraction bits (--frac-bits)"]
+    assert conv.network.node("c1").frac_bits == 6 and conv.network.node("c1").theta[0] == round(0.1 * 64) + 1
+    with pytest.raises(InteropError, match="node 'c1': weights are not"):
+        nx.import_graph(_foreign(vth=(0.1, 2.0, 1.0, 2.5), w1=np.linspace(-1, 1, 72).reshape(4, 2, 3, 3)), reading)
 
 
 def test_binarize_rule_is_sign_and_mean_magnitude():

@@ -426,10 +426,14 @@ class _Importer:
         g = _grid_bits(consts)
         if g is not None and g + extra <= MAX_FRAC_BITS:
             return g + extra
+        if self.r.frac_bits is not None:  # the user accepts rounding, as bsnn-sim's trainer export does
+            self.conv.approximations.append(f"{key}: bias/threshold rounded to {self.r.frac_bits} fraction "
+                                            f"bits (--frac-bits)")
+            return self.r.frac_bits
         if not self.r.binarize:
             raise InteropError(f"node '{key}': bias, threshold or residual gain in units of the weight scale "
                                f"({float(np.ravel(consts[0])[0]):g}, ...) lie on no 2**-F grid with F <= "
-                               f"{MAX_FRAC_BITS - extra}; pass --binarize to round them")
+                               f"{MAX_FRAC_BITS - extra}; pass --frac-bits F (or --binarize) to round them")
         self.approx(key, f"bias/threshold rounded to {APPROX_FRAC_BITS} fraction bits")
         return min(MAX_FRAC_BITS, APPROX_FRAC_BITS + extra)
 

@@ -46,7 +46,8 @@ class Reading:
 
     The NIR input at every step is ``input_scale`` times the encoded image (pixels
     0..255 for ``direct``, 0/1 spikes otherwise). ``binarize`` accepts the documented
-    approximations of ``docs/interop.md`` instead of rejecting a node.
+    approximations of ``docs/interop.md`` instead of rejecting a node; ``frac_bits``
+    accepts only the rounding of constants that lie on no grid, to that many bits.
     """
 
     time_steps: int
@@ -57,6 +58,7 @@ class Reading:
     reset: Reset = Reset.GRAPH
     binarize: bool = False
     input_shape: tuple[int, int, int] | None = None
+    frac_bits: int | None = None
 
 
 @dataclass(frozen=True)
