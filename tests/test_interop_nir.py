@@ -367,3 +367,16 @@ def test_without_the_nir_package_the_cli_says_how_to_install_it(tmp_path, monkey
     monkeypatch.setitem(__import__("sys").modules, "nir", None)  # as if not installed
     out = CliRunner().invoke(cli, ["export", "workloads/mnist_mlp.bsnn.npz", "--out", str(tmp_path / "m.nir")])
     assert out.exit_code == 2 and "pip install 'bsnn-sim[nir]'" in out.output
+
+
+def test_example_workload_runs_the_imported_file(tmp_path):
+    """`bsnn-sim run examples/snntorch_mnist.toml` simulates the shipped imported file; its
+    accuracy on the first 500 test images is that of snnTorch's recorded predictions."""
+    from bsnn_sim import datasets
+
+    out = CliRunner().invoke(cli, ["run", "examples/snntorch_mnist.toml", "--limit", "500",
+                                   "--json", str(tmp_path / "r.json")])
+    assert out.exit_code == 0, out.output
+    labels = datasets.load("mnist", "test", limit=500).labels
+    expected = float((np.load("examples/snntorch_mnist.predictions.npy")[:500] == labels).mean())
+    assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == expected
