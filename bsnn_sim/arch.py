@@ -79,6 +79,7 @@ class Sensing:
     t_settle_ns: float = 1.0  # source-line voltage settles; array current flows
     t_latch_ns: float = 0.5  # converter latches, neuron adds the partial sum
     skip_zero_chunks: bool = True  # an all-zero input chunk is not sensed (I = 0 exactly)
+    c_sl_ff_per_column: float = 1.0  # source-line node: one cell's two access-FET sources (+ converter.c_sample_ff)
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,14 @@ class Neuron:
     e_add_pj: float = 0.09  # one accumulate of a partial sum (one acc_bits-wide addition)
     e_update_pj: float = 0.18  # per neuron per step: bias subtraction and threshold compare (two additions)
     e_fire_pj: float = 0.09  # one output spike: reset by subtraction U -= theta' (one acc_bits-wide addition)
-    t_update_ns: float = 0.5  # neuron update after the last chunk of a step
-    area_um2: float = 400.0  # 16-bit adder + membrane, bias and threshold registers
+    t_update_ns: float = 0.5  # one pass of the update lanes over acc_bits-wide membranes
+    area_um2: float = 400.0  # one row accumulator: 16-bit adder + bias and threshold registers
+    update_lanes: int = 64  # neurons updated per t_update by one layer's neuron array
+    state_storage: str = "sram"  # where membranes live: "sram" (buffer.* costs) | "register"
+    reg_e_read_pj_per_bit: float = 0.005  # register file: read one bit (mux)
+    reg_e_write_pj_per_bit: float = 0.01  # register file: write one bit (flip-flop clock + data)
+    reg_area_um2_per_bit: float = 5.5  # one flip-flop
+    reg_p_leak_pw_per_bit: float = 50.0  # one flip-flop
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ class Buffer:
     e_read_pj_per_bit: float = 0.1  # 8 KB SRAM scratchpad at 65 nm
     e_write_pj_per_bit: float = 0.12
     area_um2_per_bit: float = 1.0  # 6T cell ~0.5 um^2 at ~50 % array efficiency
+    p_leak_pw_per_bit: float = 20.0  # 6T cell leakage, low-power process
 
 
 @dataclass(frozen=True)
@@ -127,22 +135,43 @@ class Digital:
     skip_zero_inputs: bool = False  # event-driven: multiply only nonzero pixels and spikes
     e_mac_pj: float = 0.45  # one 8x8-bit multiply + accumulate at 65 nm
     area_um2: float = 50000.0  # 64 MACs of ~700 um^2 + control
+    p_leak_uw: float = 50.0  # ~50k gate equivalents x ~1 nA at 1.0 V
 
 
 @dataclass(frozen=True)
 class Chip:
     subarrays: int = 4096  # in-memory subarrays available on the chip
-    replication: str = "fill"  # "none" | "fill": replicate layers to use spare subarrays
+    replication: str = "bottleneck"  # "none" | "bottleneck" | "fill" (see bsnn_sim/mapping.py)
+    subarray_budget: int = 0  # subarrays the replication may use in all; 0: chip.subarrays
     p_leak_uw_per_subarray: float = 1.0  # peripheral leakage of one subarray
     periphery_area_um2_per_subarray: float = 400.0  # word-line driver, SL switch, control (drivers: subarray)
+
+
+@dataclass(frozen=True)
+class Driver:
+    """Column pre-drivers and spike latches: they switch at VDD for every chunk driven."""
+
+    w_pullup_um: float = 6.0  # bit-line pull-up NMOS width (the driver of subarray.c_bitline_ff)
+    w_pulldown_um: float = 3.3  # bit-line pull-down NMOS width
+    c_gate_ff_per_um: float = 1.0  # gate capacitance per um of width
+    c_latch_ff: float = 2.0  # spike latch: clock and data load switched per chunk
+
+
+@dataclass(frozen=True)
+class Supply:
+    """Generation of the read rail V_rd from VDD."""
+
+    read_regulator: str = "ldo"  # "ldo": efficiency V_rd / VDD | "switched": switched_efficiency
+    switched_efficiency: float = 0.85
 
 
 SECTIONS = {
     "technology": Technology, "mtj": MTJ, "access": Access, "cell": Cell, "subarray": Subarray,
     "sensing": Sensing, "converter": Converter, "neuron": Neuron, "buffer": Buffer,
-    "digital": Digital, "chip": Chip,
+    "digital": Digital, "chip": Chip, "driver": Driver, "supply": Supply,
 }
-_CHOICES = {("chip", "replication"): ("none", "fill"), ("converter", "kind"): ("adc", "time")}
+_CHOICES = {("chip", "replication"): ("none", "bottleneck", "fill"), ("neuron", "state_storage"): ("sram", "register"),
+            ("supply", "read_regulator"): ("ldo", "switched"), ("converter", "kind"): ("adc", "time")}
 
 
 @dataclass(frozen=True)
@@ -161,6 +190,8 @@ class ArchConfig:
     buffer: Buffer = field(default_factory=Buffer)
     digital: Digital = field(default_factory=Digital)
     chip: Chip = field(default_factory=Chip)
+    driver: Driver = field(default_factory=Driver)
+    supply: Supply = field(default_factory=Supply)
 
     def cycles(self, t_ns: float, what: str = "time") -> int:
         """``t_ns`` in whole clock cycles; an error if that rounds by more than 0.1 %."""
@@ -283,9 +314,39 @@ def _check(cfg: ArchConfig, src: str):
     need(cfg.neuron.acc_bits >= 2, "neuron.acc_bits", cfg.neuron.acc_bits, "must be >= 2")
     need(cfg.mtj.r_p_ohm > 0 and cfg.mtj.v_half_v > 0, "mtj.r_p_ohm/v_half_v", (cfg.mtj.r_p_ohm, cfg.mtj.v_half_v),
          "must be > 0")
+    need(cfg.neuron.update_lanes >= 1, "neuron.update_lanes", cfg.neuron.update_lanes, "must be >= 1")
+    need(0 < cfg.supply.switched_efficiency <= 1, "supply.switched_efficiency", cfg.supply.switched_efficiency,
+         "allowed range 0 < efficiency <= 1")
     cfg.t_sense_cycles  # noqa: B018  (raises if a phase is not a whole number of cycles)
+    _check_settling(cfg, src)
     cfg.cycles(cfg.neuron.t_update_ns, "neuron.t_update_ns")
     cfg.cycles(cfg.buffer.t_access_ns, "buffer.t_access_ns")
+
+
+def settle_bound_ns(cfg: ArchConfig) -> float:
+    """Shortest settle time the source-line node allows: ln(2^(bits+1)) R_SL C_SL in ns.
+
+    The node sees every branch of the row in parallel, R_SL = 1 / (N (G_P + G_AP)) at the
+    balanced point (:func:`bsnn_sim.energy.cell_conductances`), and holds
+    C_SL = N * sensing.c_sl_ff_per_column + converter.c_sample_ff (the ADC's sampling
+    capacitor; none for time-based sensing); it must settle to half
+    a converter step, e^(-t/tau) <= 2^-(bits+1).
+    """
+    from .energy import cell_conductances  # the conductances are the energy model's
+
+    g_p, g_ap = cell_conductances(cfg)
+    r_sl = 1.0 / (cfg.subarray.columns * (g_p + g_ap))
+    sample_ff = cfg.converter.c_sample_ff if cfg.converter.kind == "adc" else 0.0
+    c_sl_ff = cfg.subarray.columns * cfg.sensing.c_sl_ff_per_column + sample_ff
+    tau_ns = r_sl * c_sl_ff * 1e-6
+    return math.log(2.0 ** (cfg.converter.bits + 1)) * tau_ns
+
+
+def _check_settling(cfg: ArchConfig, src: str):
+    bound = settle_bound_ns(cfg)
+    if cfg.sensing.t_settle_ns < bound:
+        raise ConfigError(f"{src}: sensing.t_settle_ns = {cfg.sensing.t_settle_ns!r}: shorter than the source line's "
+                          f"RC settling to half a converter step ({bound:.3f} ns from sensing.c_sl_ff_per_column, converter.c_sample_ff and the row)")
 
 
 def load_arch(path) -> ArchConfig:

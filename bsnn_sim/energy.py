@@ -18,7 +18,6 @@ Symbols used below:
     TMR0      zero-bias TMR                       mtj.tmr_pct / 100
     V_h       bias halving the TMR                mtj.v_half_v
     R_acc     access-transistor on-resistance     access.r_on_ohm
-    t_s       settle time (word line on)          sensing.t_settle_ns
     C_BL      one bit line: c_bitline_ff + M * cell.c_bl_ff
     C_WL      one word line: N * cell.c_wl_ff
     G_P, G_AP conductance of a branch (access FET + MTJ) whose MTJ is P, AP
@@ -31,22 +30,43 @@ proportion to their resistances. R_P is taken bias-independent; R_AP = R_P (1 + 
 with TMR(V) = TMR0 / (1 + (V / V_h)^2) at the MTJ's own bias V (TMR0 at the die
 temperature, :func:`bsnn_sim.analog.devices.tmr0`), solved by fixed-point
 iteration (it converges in a few steps: TMR falls as V rises).
+
+More symbols:
+
+    t_on      time one row's current flows: the whole sensing phase
+              t_drive + t_settle + t_latch (sensing.*_ns); the bit lines are
+              driven from the drive phase through the latch
+    eta       efficiency of the V_rd rail from VDD: V_rd / VDD for a linear
+              regulator (supply.read_regulator = "ldo"), or
+              supply.switched_efficiency ("switched")
+    VDD       digital supply                      technology.vdd_v
+    C_pre     gate capacitance a column's pre-driver switches per drive:
+              (driver.w_pullup_um + driver.w_pulldown_um) * driver.c_gate_ff_per_um
+    C_latch   spike latch load per drive           driver.c_latch_ff
+
+Pricing by type. :func:`energy_table` returns an :class:`EnergyTable`: pJ per action
+(:mod:`bsnn_sim.actions`) *and* the :class:`~bsnn_sim.timing.params.TimingParams` it
+was derived under. A timing result holds every count, leakage block-cycles included, so
+energy is the table applied to counts; :func:`bsnn_sim.hardware.reprice` accepts a
+table only if its timing record equals the run's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
+from types import MappingProxyType
 
+from .actions import ACTIONS
 from .analog import converter, devices
 from .arch import ArchConfig
-from .errors import SimulationError
-
-ACTIONS = ("sense_array", "drive_bitlines", "convert", "neuron_add", "neuron_update", "neuron_fire",
-           "buffer_read_bit", "buffer_write_bit", "digital_mac")
+from .errors import ConfigError, SimulationError
+from .timing.params import TimingParams, timing_params
 
 SENSITIVITY_KEYS = ("mtj.r_p_ohm", "mtj.tmr_pct", "mtj.v_half_v", "access.r_on_ohm", "subarray.v_read_v",
-                    "sensing.t_settle_ns", "subarray.c_bitline_ff", "cell.c_bl_ff", "converter.fom_fj_per_step")
+                    "sensing.t_settle_ns", "subarray.c_bitline_ff", "cell.c_bl_ff", "converter.fom_fj_per_step",
+                    "driver.c_gate_ff_per_um", "driver.c_latch_ff")
 
 
 def cell_conductances(arch: ArchConfig) -> tuple[float, float]:
@@ -74,52 +94,106 @@ def bitline_capacitance_ff(arch: ArchConfig) -> float:
     return arch.subarray.c_bitline_ff + arch.subarray.rows * arch.cell.c_bl_ff
 
 
-def action_energies(arch: ArchConfig) -> dict[str, float]:
-    """Energy of one of each action, in pJ.
+def read_rail_efficiency(arch: ArchConfig) -> float:
+    """eta: energy delivered on the V_rd rail / energy drawn from VDD."""
+    if arch.supply.read_regulator == "ldo":
+        return arch.subarray.v_read_v / arch.technology.vdd_v
+    return arch.supply.switched_efficiency
 
-    - ``sense_array``: one row sensing. Array current for t_s from the V_rd supply,
-      E = V_rd^2 / 4 * N (G_P + G_AP) * t_s. (Exact supply energy is V_rd^2 AB/(A+B) t_s,
-      largest at the balanced point where it equals this; a row with P = 0 or N draws
-      4 G_P G_AP / (G_P + G_AP)^2 of it, ~87 % with the defaults.) When M > 1 the row's
-      word line also pulses: + C_WL * VDD^2. When M = 1 the word line is tied on and
-      costs nothing; current flows only while the bit lines are driven.
-    - ``drive_bitlines``: one input chunk put on one subarray. Drive is return-to-zero:
-      of each column's BL/BLB pair exactly one line is charged from 0 to V_rd and later
-      discharged, so E = N * C_BL * V_rd^2 drawn from the V_rd supply. The other line
-      stays at 0 and costs nothing. The lines are held while the M rows of the subarray
-      are sensed on that chunk (unselected rows draw no current), so one drive serves M
-      row sensings.
+
+def t_on_ns(arch: ArchConfig) -> float:
+    """t_on: drive + settle + latch, the time a row's current flows in one sensing."""
+    s = arch.sensing
+    return s.t_drive_ns + s.t_settle_ns + s.t_latch_ns
+
+
+def action_energies(arch: ArchConfig) -> dict[str, float]:
+    """Energy of one of each action (:mod:`bsnn_sim.actions`), in pJ.
+
+    - ``sense_array``: one row sensing. Array current for t_on, drawn from VDD through
+      the V_rd regulator: E = V_rd^2 / 4 * N (G_P + G_AP) * t_on / eta. (Exact rail
+      energy is V_rd^2 AB/(A+B) t_on, largest at the balanced point where it equals this;
+      a row with P = 0 or N draws 4 G_P G_AP / (G_P + G_AP)^2 of it, ~87 % with the
+      defaults.) When M > 1 the row's word line also pulses: + C_WL * VDD^2. When M = 1
+      the word line is tied on and costs nothing.
+    - ``drive_bitlines``: one input chunk put on one subarray. Return-to-zero: of each
+      column's BL/BLB pair exactly one line is charged from 0 to V_rd and later
+      discharged, E = N * C_BL * V_rd^2 / eta from VDD. One drive serves the M rows.
+    - ``predrive``: the same chunk's column logic at VDD: the driven line's pull-up gate
+      is charged and released and its pull-down gate released and restored (one full
+      swing of each), and the spike latch is clocked: E = N (C_pre + C_latch) VDD^2.
     - ``convert``: one conversion of V_SL into an integer at one conversion per sensing
       phase: :func:`bsnn_sim.analog.converter.conversion_energy_pj` (a speed-dependent
       Walden envelope for an ADC, delay stage + counter for time-based sensing).
-    - ``neuron_add``: one partial sum added into a neuron (``neuron.e_add_pj``).
-    - ``neuron_update``: one neuron's per-step update: bias subtraction and threshold
-      compare (``neuron.e_update_pj``), for every neuron at every step, input or not.
-    - ``neuron_fire``: one output spike: reset by subtraction (``neuron.e_fire_pj``).
+    - ``neuron_add`` / ``neuron_update`` / ``neuron_fire``: ``neuron.e_*_pj``.
+    - ``state_read_bit`` / ``state_write_bit``: one bit of neuron state, at the SRAM
+      costs ``buffer.e_read/e_write_pj_per_bit`` (``neuron.state_storage = "sram"``) or
+      the register file's ``neuron.reg_e_*_pj_per_bit``.
     - ``buffer_read_bit`` / ``buffer_write_bit``: one spike bit moved through the buffer.
     - ``digital_mac``: one 8x8-bit MAC of the digital unit (first and last layers).
+    - ``leak_*_cycle``: leakage power x t_clk of one block (or bit) for one cycle:
+      subarray ``chip.p_leak_uw_per_subarray``, state bit ``buffer.p_leak_pw_per_bit``
+      or ``neuron.reg_p_leak_pw_per_bit``, buffer bit ``buffer.p_leak_pw_per_bit``,
+      digital unit ``digital.p_leak_uw``.
     """
-    s, n = arch.subarray, arch.subarray.columns
+    s, n, vdd = arch.subarray, arch.subarray.columns, arch.technology.vdd_v
     g_p, g_ap = cell_conductances(arch)
-    array_j = s.v_read_v ** 2 / 4.0 * n * (g_p + g_ap) * arch.sensing.t_settle_ns * 1e-9
-    wordline_fj = n * arch.cell.c_wl_ff * arch.technology.vdd_v ** 2 if s.rows > 1 else 0.0
+    eta = read_rail_efficiency(arch)
+    array_j = s.v_read_v ** 2 / 4.0 * n * (g_p + g_ap) * t_on_ns(arch) * 1e-9 / eta
+    wordline_fj = n * arch.cell.c_wl_ff * vdd ** 2 if s.rows > 1 else 0.0
+    d = arch.driver
+    c_pre_ff = (d.w_pullup_um + d.w_pulldown_um) * d.c_gate_ff_per_um
+    sram = arch.neuron.state_storage == "sram"
+    nr, b = arch.neuron, arch.buffer
+    t_clk = arch.technology.t_clk_ns
     return {
         "sense_array": array_j * 1e12 + wordline_fj * 1e-3,
-        "drive_bitlines": n * bitline_capacitance_ff(arch) * s.v_read_v ** 2 * 1e-3,
+        "drive_bitlines": n * bitline_capacitance_ff(arch) * s.v_read_v ** 2 / eta * 1e-3,
+        "predrive": n * (c_pre_ff + d.c_latch_ff) * vdd ** 2 * 1e-3,
         "convert": converter.conversion_energy_pj(arch),
-        "neuron_add": arch.neuron.e_add_pj,
-        "neuron_update": arch.neuron.e_update_pj,
-        "neuron_fire": arch.neuron.e_fire_pj,
-        "buffer_read_bit": arch.buffer.e_read_pj_per_bit,
-        "buffer_write_bit": arch.buffer.e_write_pj_per_bit,
+        "neuron_add": nr.e_add_pj,
+        "neuron_update": nr.e_update_pj,
+        "neuron_fire": nr.e_fire_pj,
+        "state_read_bit": b.e_read_pj_per_bit if sram else nr.reg_e_read_pj_per_bit,
+        "state_write_bit": b.e_write_pj_per_bit if sram else nr.reg_e_write_pj_per_bit,
+        "buffer_read_bit": b.e_read_pj_per_bit,
+        "buffer_write_bit": b.e_write_pj_per_bit,
         "digital_mac": arch.digital.e_mac_pj,
+        "leak_subarray_cycle": arch.chip.p_leak_uw_per_subarray * t_clk * 1e-3,
+        "leak_state_bit_cycle": (b.p_leak_pw_per_bit if sram else nr.reg_p_leak_pw_per_bit) * t_clk * 1e-9,
+        "leak_buffer_bit_cycle": b.p_leak_pw_per_bit * t_clk * 1e-9,
+        "leak_digital_cycle": arch.digital.p_leak_uw * t_clk * 1e-3,
     }
 
 
-def leakage_pj_per_cycle(arch: ArchConfig, n_subarrays: int) -> float:
-    """Static energy of ``n_subarrays`` subarrays over one clock cycle, in pJ:
-    P_leak [uW] * n * t_clk [ns] * 1e-3."""
-    return arch.chip.p_leak_uw_per_subarray * n_subarrays * arch.technology.t_clk_ns * 1e-3
+@dataclass(frozen=True)
+class EnergyTable:
+    """pJ per action, and the timing record the energies were derived under.
+
+    Only a run whose own timing record equals ``timing`` may be priced by it
+    (:meth:`price_run`); every count that timing decides is then the same as if the
+    table's config had been simulated.
+    """
+
+    pj: MappingProxyType  # action -> pJ, every action of ACTIONS
+    timing: TimingParams
+    name: str = ""
+
+    def price_run(self, counts: dict, timing: TimingParams, what: str = "run") -> dict:
+        """:func:`price` of ``counts`` from a run with timing record ``timing``."""
+        if timing != self.timing:
+            raise ConfigError(f"energy table {self.name!r} was derived for another timing than the {what} "
+                              f"({'; '.join(self.timing.differences(timing))}); re-pricing changes energies "
+                              f"only: re-run the timing")
+        return price(counts, self.pj)
+
+
+def energy_table(arch: ArchConfig) -> EnergyTable:
+    """The :class:`EnergyTable` of ``arch``."""
+    table = action_energies(arch)
+    if tuple(table) != ACTIONS:
+        raise SimulationError(f"energy table actions {tuple(table)} differ from the vocabulary {ACTIONS}")
+    return EnergyTable(MappingProxyType(table), timing_params(arch), arch.name)
 
 
 def price(counts: dict[str, int | float], energies: dict[str, float]) -> dict[str, float]:
@@ -142,13 +216,15 @@ def price(counts: dict[str, int | float], energies: dict[str, float]) -> dict[st
 def row_sensing_breakdown(arch: ArchConfig) -> dict[str, float]:
     """Energy in pJ of one row sensing, by component, and its ``"total"``.
 
-    Included: the row's array current (and word line when M > 1), its share 1/M of the
-    bit-line drive of the chunk, and its conversion. Excluded: the neuron's digital add
-    and update, buffers, leakage (the macro figure of merit counts the analog row).
+    Included: the row's array current over t_on (and word line when M > 1), its share
+    1/M of the chunk's bit-line drive and of its pre-drivers and latches, and its
+    conversion; the V_rd regulator's loss is in the array and drive terms. Excluded: the
+    neuron's digital add and update and its state, buffers, leakage.
     """
     e = action_energies(arch)
-    out = {"sense_array": e["sense_array"], "drive_bitlines": e["drive_bitlines"] / arch.subarray.rows,
-           "convert": e["convert"]}
+    m = arch.subarray.rows
+    out = {"sense_array": e["sense_array"], "drive_bitlines": e["drive_bitlines"] / m,
+           "predrive": e["predrive"] / m, "convert": e["convert"]}
     out["total"] = sum(out.values())
     return out
 
@@ -183,13 +259,15 @@ def sensitivity(arch: ArchConfig, rel: float = 0.1, keys=SENSITIVITY_KEYS) -> di
     return out
 
 
-def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1) -> dict[str, float]:
-    """Area in um^2 of ``n_subarrays`` subarrays, ``n_buffers`` spike buffers and one digital unit.
+def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1, state_bits: int = 0) -> dict[str, float]:
+    """Area in um^2 of ``n_subarrays`` subarrays, ``n_buffers`` spike buffers,
+    ``state_bits`` bits of neuron-state storage and one digital unit.
 
     Per subarray: M * N cells of area_f2 * F^2 (F = technology node); N column drivers
-    (spike latch, BL and BLB drivers); rows_per_phase converters; M neurons (one
-    accumulator per row); fixed periphery (word-line driver, SL switch, control).
-    Per chip: the spike buffers (capacity_bits cells each) and the digital unit.
+    (spike latch, BL and BLB drivers); rows_per_phase converters; M row accumulators;
+    fixed periphery (word-line driver, SL switch, control). Per chip: the spike buffers
+    (capacity_bits cells each), the neuron state (``buffer.area_um2_per_bit`` for SRAM,
+    ``neuron.reg_area_um2_per_bit`` for a register file) and the digital unit.
     """
     s = arch.subarray
     f_um = arch.technology.node_nm * 1e-3
@@ -200,6 +278,8 @@ def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1) -> dict[str
         "neurons": arch.neuron.area_um2 * s.rows * n_subarrays,
         "periphery": arch.chip.periphery_area_um2_per_subarray * n_subarrays,
         "buffer": arch.buffer.area_um2_per_bit * arch.buffer.capacity_bits * n_buffers,
+        "neuron_state": state_bits * (arch.buffer.area_um2_per_bit if arch.neuron.state_storage == "sram"
+                                      else arch.neuron.reg_area_um2_per_bit),
         "digital": arch.digital.area_um2,
     }
     out["total"] = sum(out.values())

@@ -2,9 +2,11 @@
 
 Data flow (one way): the functional pass gives activity traces; :func:`map_network`
 places the layers; the SimPy timing pass turns activity into cycles and action counts;
-energy is action counts x per-action energy (:func:`bsnn_sim.energy.price`) plus
-leakage x cycles, computed afterwards, so a new energy table re-prices a result
-without re-simulating (:func:`reprice`).
+energy is an :class:`~bsnn_sim.energy.EnergyTable` applied to the run's counts (dynamic
+actions and leakage block-cycles alike), computed afterwards, so a new energy table
+re-prices a result without re-simulating (:func:`reprice`). The table carries the timing
+record it was derived under, and a run accepts only a table whose record equals its
+own: a change that would alter timing cannot be re-priced, by construction.
 
 Op counting (stated in every report): one synapse = one MAC = 2 ops. ``ops_dense`` is
 the network's synaptic ops per inference as if every input were present
@@ -19,11 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import energy
+from .actions import LEAKAGE_ACTIONS
 from .arch import ArchConfig
+from .energy import EnergyTable
 from .errors import ConfigError
 from .mapping import Mapping, map_network
 from .network import Network
 from .timing import Activity, TimingResult, simulate_timing
+from .timing.result import SHARED
 
 OP_CONVENTION = ("1 synapse = 1 MAC = 2 ops; ops_dense = 2*P*N*F*T over all compute layers "
                  "(T = 1 for a layer whose input is static)")
@@ -41,28 +46,35 @@ def dense_ops(net: Network, mapping: Mapping) -> int:
 
 @dataclass
 class HardwareResult:
-    arch: ArchConfig
+    arch: ArchConfig  # the simulated config (area, and the row figure of the report)
     mapping: Mapping
     timing: TimingResult
-    energies_pj: dict  # action -> pJ per action
+    table: EnergyTable  # prices the counts; its timing record equals timing.params
     ops_dense_per_image: int
+
+    def __post_init__(self):
+        self.table.price_run({}, self.timing.params)  # refuses a table derived for another timing
 
     @property
     def n_images(self) -> int:
         return self.timing.n_images
 
     def energy_breakdown_pj(self) -> dict:
-        """Energy per inference in pJ by action, leakage, and ``total``."""
-        bill = energy.price(self.timing.action_totals, self.energies_pj)
-        bill.pop("total")
-        bill["leakage"] = energy.leakage_pj_per_cycle(self.arch, self.mapping.subarrays_used) * self.timing.total_cycles
-        per_image = {k: v / self.n_images for k, v in bill.items()}
-        per_image["total"] = sum(per_image.values())
-        return per_image
+        """Energy per inference in pJ by action (leakage actions included) and ``total``."""
+        bill = self.table.price_run(self.timing.action_totals, self.timing.params)
+        return {k: v / self.n_images for k, v in bill.items()}
+
+    def energy_by_layer_pj(self) -> dict:
+        """Energy per inference in pJ by layer (and SHARED blocks), and ``total``."""
+        out = {layer: self.table.price_run(counts, self.timing.params)["total"] / self.n_images
+               for layer, counts in self.timing.actions.items()}
+        out["total"] = sum(out.values())
+        return out
 
     def area_um2(self) -> dict:
-        """Subarrays used, one spike buffer per buffer edge, the digital unit."""
-        return energy.area_um2(self.arch, self.mapping.subarrays_used, len(self.timing.buffer_peak_bits))
+        """Subarrays used, one spike buffer per buffer edge, the neuron state, the digital unit."""
+        state_bits = sum(b.get("leak_state_bit_cycle", 0) for b in self.timing.blocks.values())
+        return energy.area_um2(self.arch, self.mapping.subarrays_used, len(self.timing.buffer_peak_bits), state_bits)
 
     def ops_sensed_per_image(self) -> float:
         """2 x (programmed synapses of every row sensing performed + digital MACs) per image."""
@@ -90,6 +102,7 @@ class HardwareResult:
             "tops_per_w": self.ops_dense_per_image / e["total"],
             "tops_per_w_sensed": ops_sensed / e["total"],
             "tops_per_w_row_sensing": energy.tops_per_watt(self.arch),
+            "energy_by_layer_pj": self.energy_by_layer_pj(),
             "area_mm2": area_mm2,
             "area_breakdown_um2": area,
             "tops_per_mm2": self.ops_dense_per_image * ips / 1e12 / area_mm2,
@@ -107,19 +120,25 @@ class HardwareResult:
         for row in self.timing.layer_rows():
             name = row["layer"]
             counts = self.timing.actions[name]
-            pj = energy.price(counts, self.energies_pj)["total"] / self.n_images
+            pj = self.table.price_run(counts, self.timing.params)["total"] / self.n_images
             rows.append({**maps[name], **row, "energy_pj_per_inference": pj})
         return rows
 
     def report(self) -> str:
         s = self.summary()
         e = s["energy_breakdown_pj"]
-        parts = ", ".join(f"{k} {v / 1e3:.2f}" for k, v in e.items() if k != "total" and v > 0)
+        dynamic = ", ".join(f"{k} {v / 1e3:.2f}" for k, v in e.items()
+                            if k != "total" and k not in LEAKAGE_ACTIONS and v > 0)
+        leak = ", ".join(f"{k.removeprefix('leak_').removesuffix('_cycle')} {e[k] / 1e3:.2f}" for k in LEAKAGE_ACTIONS)
+        layers = ", ".join(f"{k} {v / 1e3:.2f}" for k, v in s["energy_by_layer_pj"].items() if k != "total")
         return "\n".join([
             f"latency: mean {s['latency_mean_cycles']:.0f} cycles ({s['latency_mean_ns'] / 1e3:.2f} us), "
             f"p50 {s['latency_p50_ns'] / 1e3:.2f} us, p99 {s['latency_p99_ns'] / 1e3:.2f} us; "
             f"throughput {s['throughput_ips']:,.0f} images/s",
-            f"energy per inference: {e['total'] / 1e3:.2f} nJ ({parts} nJ)",
+            f"energy per inference: {e['total'] / 1e3:.2f} nJ",
+            f"  by action (nJ): {dynamic}",
+            f"  leakage (nJ): {leak}",
+            f"  by layer (nJ): {layers}",
             f"efficiency: {s['tops_per_w']:.1f} TOPS/W (dense ops), {s['tops_per_w_sensed']:.1f} TOPS/W "
             f"(performed ops); row sensing alone {s['tops_per_w_row_sensing']:.1f} TOPS/W "
             f"[{OP_CONVENTION}]",
@@ -138,27 +157,22 @@ def evaluate_hardware(net: Network, activity: Activity, arch: ArchConfig, images
     ``arch`` for the activity of ``images``."""
     mapping = mapping or map_network(net, arch)
     timing = simulate_timing(net, mapping, arch, activity, images, pipelined=pipelined)
-    return HardwareResult(arch, mapping, timing, energy.action_energies(arch), dense_ops(net, mapping))
+    return HardwareResult(arch, mapping, timing, energy.energy_table(arch), dense_ops(net, mapping))
 
 
-def reprice(result: HardwareResult, arch: ArchConfig) -> HardwareResult:
-    """The same run priced with another config's per-action energies (no re-simulation).
+def reprice(result: HardwareResult, table: EnergyTable) -> HardwareResult:
+    """The same run priced with another :class:`~bsnn_sim.energy.EnergyTable` (no
+    re-simulation): ``reprice(hw, energy_table(other_arch))``.
 
-    Only energies may differ: a config with another clock, subarray geometry, sensing
-    phases or chip size would need a new timing run, and is refused.
+    A table derived under another timing record than the run's is refused (the error
+    names the fields that differ): every timing-relevant parameter reaches the mapping
+    and the engine only through that record, so an equal record means equal counts.
+    Area and the row figure stay those of the simulated config.
     """
-    same = ("technology.t_clk_ns", "subarray.rows", "subarray.columns", "subarray.rows_per_phase",
-            "sensing", "chip.subarrays", "chip.replication", "buffer.capacity_bits", "buffer.width_bits",
-            "buffer.ports", "digital.macs_per_cycle", "neuron.t_update_ns")
-    old, new = result.arch.to_dict(), arch.to_dict()
-    for key in same:
-        sec, _, field = key.partition(".")
-        a, b = (old[sec][field], new[sec][field]) if field else (old[sec], new[sec])
-        if a != b:
-            raise ConfigError(f"{arch.path or arch.name}: {key} differs from the simulated run "
-                              f"({b!r} vs {a!r}); re-pricing changes energies only: re-run the timing")
-    return HardwareResult(arch, result.mapping, result.timing, energy.action_energies(arch),
-                          result.ops_dense_per_image)
+    if not isinstance(table, EnergyTable):
+        raise ConfigError(f"reprice takes an EnergyTable (bsnn_sim.energy.energy_table(arch)), "
+                          f"got {type(table).__name__}")
+    return HardwareResult(result.arch, result.mapping, result.timing, table, result.ops_dense_per_image)
 
 
 def activity_of(sim_result) -> Activity:

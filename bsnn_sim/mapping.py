@@ -19,13 +19,25 @@ In-memory layers
     is driven once onto each of its row groups' subarrays; the bit lines are held while
     that subarray's rows are sensed (as :mod:`bsnn_sim.energy` prices it).
 
-Replication (``chip.replication``)
-    ``"none"``: one replica per in-memory layer. ``"fill"``: after one replica of
-    every in-memory layer, spare subarrays (up to ``chip.subarrays``) are handed out one
-    replica at a time to the layer with the largest per-step sensing work per replica,
-    ``P / replicas * phases_per_position`` (ties: the earlier layer), as long as that
-    replica fits in what is left and ``replicas <= P``. With one row per phase this is
-    the largest ``P / replicas``.
+Replication (``chip.replication``, within ``chip.subarray_budget`` subarrays, 0 = all
+of ``chip.subarrays``)
+    ``"none"``: one replica per in-memory layer.
+
+    ``"bottleneck"`` (default): plan for pipelined throughput. Each pipeline stage -- a
+    layer's tile, and the shared digital unit -- takes ``S`` cycles per image with every
+    input present (:func:`bsnn_sim.timing.costs.dense_stage_cycles`: read + sense or
+    compute + update + write over the layer-steps of an image); one image per
+    ``max S`` cycles is the most a pipeline can deliver. Greedy: while the slowest stage
+    (ties: the earlier) is an in-memory layer, one more replica of it fits in the
+    budget, ``replicas < P``, and that replica lowers its ``S``, add it and record the
+    step (layer, replicas, subarrays in use, ``max S`` before and after: the marginal
+    gain). It stops when the bottleneck is the digital unit, or a layer whose time is
+    no longer sensing-bound, or the budget is spent.
+
+    ``"fill"``: spare subarrays are handed out one replica at a time to the layer with
+    the largest per-step sensing work per replica, ``P / replicas *
+    phases_per_position`` (ties: the earlier layer), as long as that replica fits in
+    what is left and ``replicas <= P``, whether or not throughput gains.
 
 Digital layers
     Every other compute node (int8 weights, or uint8 pixels as input: in practice the
@@ -45,9 +57,10 @@ import heapq
 import math
 from dataclasses import dataclass, replace
 
-from .arch import ArchConfig
 from .errors import MappingError
 from .network import Compute, Conv2d, Network, NeuronKind
+from .timing.costs import dense_stage_cycles
+from .timing.params import TimingParams, timing_params
 
 IN_MEMORY = "in_memory"
 DIGITAL = "digital"
@@ -83,6 +96,22 @@ class LayerMap:
 
 
 @dataclass(frozen=True)
+class ReplicationStep:
+    """One replica added by the ``"bottleneck"`` policy and what it bought."""
+
+    layer: str
+    replicas: int  # the layer's replicas after the step
+    subarrays_used: int  # chip total after the step
+    bottleneck_before: int  # max stage cycles per image before the step
+    bottleneck_after: int
+
+    @property
+    def gain(self) -> float:
+        """Relative throughput gain of the step: before / after - 1."""
+        return self.bottleneck_before / self.bottleneck_after - 1.0
+
+
+@dataclass(frozen=True)
 class Mapping:
     """Per-layer placements (network order) and chip totals."""
 
@@ -91,6 +120,10 @@ class Mapping:
     rows: int
     columns: int
     replication: str
+    params: TimingParams  # the timing record the mapping was made for
+    steps: tuple[ReplicationStep, ...] = ()  # "bottleneck": the replicas added, in order
+    stage_cycles: tuple = ()  # (stage, dense cycles per image) of the final mapping
+    stop_reason: str = ""
 
     def __getitem__(self, name: str) -> LayerMap:
         for lm in self.layers:
@@ -139,6 +172,16 @@ class Mapping:
         lines.append(f"subarrays {self.subarrays_used} / {self.subarrays_available} "
                      f"({self.rows}x{self.columns}, replication {self.replication}); "
                      f"cell utilization of used subarrays {self.utilization:.1%}")
+        if self.stage_cycles:
+            worst = max(c for _, c in self.stage_cycles)
+            lines.append("dense stage cycles per image (pipelined bound " + f"{worst}): "
+                         + ", ".join(f"{k} {c}" for k, c in self.stage_cycles))
+        for k, st in enumerate(self.steps, 1):
+            lines.append(f"  step {k}: {st.layer} -> {st.replicas} replicas, {st.subarrays_used} subarrays; "
+                         f"bottleneck {st.bottleneck_before} -> {st.bottleneck_after} cycles/image "
+                         f"({st.gain:+.1%} throughput)")
+        if self.stop_reason:
+            lines.append(f"replication stopped: {self.stop_reason}")
         return "\n".join(lines)
 
 
@@ -148,12 +191,11 @@ def positions_of(net: Network, node: Compute) -> int:
     return shape[1] * shape[2] if isinstance(node, Conv2d) else 1
 
 
-def _place(net: Network, node: Compute, arch: ArchConfig) -> LayerMap:
+def _place(net: Network, node: Compute, sa: TimingParams) -> LayerMap:
     f, n, p = node.fan_in, node.out_features, positions_of(net, node)
     readout = node.neuron is NeuronKind.READOUT
     if not net.is_in_memory(node):
         return LayerMap(node.name, "readout-" + DIGITAL if readout else DIGITAL, f, n, p, 0, 0, 0, 0, 0, 0, 0, 0, 0.0)
-    sa = arch.subarray
     chunks, groups = math.ceil(f / sa.columns), math.ceil(n / sa.rows)
     rows_used = min(n, sa.rows)
     ppp = math.ceil(rows_used / sa.rows_per_phase)
@@ -163,23 +205,64 @@ def _place(net: Network, node: Compute, arch: ArchConfig) -> LayerMap:
                     ppp, groups, 1, spr, spr, util)
 
 
-def map_network(net: Network, arch: ArchConfig) -> Mapping:
-    """Place every compute node; raise :class:`MappingError` if the chip is too small."""
-    layers = [_place(net, node, arch) for node in net.compute_nodes()]
-    total = arch.chip.subarrays
+def map_network(net: Network, arch) -> Mapping:
+    """Place every compute node; raise :class:`MappingError` if the chip is too small.
+    ``arch`` is an ArchConfig or its :class:`TimingParams` (only the record is read)."""
+    params = timing_params(arch)
+    layers = [_place(net, node, params) for node in net.compute_nodes()]
+    total = params.budget
     left = total
     for lm in layers:
         if lm.subarrays > left:
             raise MappingError(
                 f"layer '{lm.name}' needs {lm.subarrays} subarrays for one replica ({lm.chunks} chunks x "
-                f"{lm.row_groups} row groups of {arch.subarray.rows}x{arch.subarray.columns}) but only {left} of "
-                f"chip.subarrays = {total} are left")
+                f"{lm.row_groups} row groups of {params.rows}x{params.columns}) but only {left} of "
+                f"the {total} subarrays (chip.subarrays, chip.subarray_budget) are left")
         left -= lm.subarrays
     replicas = {lm.name: 1 for lm in layers if lm.in_memory}
-    if arch.chip.replication == "fill":
+    steps, reason = (), ""
+    if params.replication == "fill":
         replicas = _fill(layers, replicas, left)
+    elif params.replication == "bottleneck":
+        replicas, steps, reason = _bottleneck(net, layers, replicas, left, params)
     placed = tuple(lm if not lm.in_memory else _with_replicas(lm, replicas[lm.name]) for lm in layers)
-    return Mapping(placed, total, arch.subarray.rows, arch.subarray.columns, arch.chip.replication)
+    stages = tuple(dense_stage_cycles(net, placed, params).items())
+    return Mapping(placed, params.subarrays, params.rows, params.columns, params.replication, params, steps, stages,
+                   reason)
+
+
+def _bottleneck(net: Network, layers: list[LayerMap], replicas: dict, spare: int, params: TimingParams):
+    """Greedy: replicate the slowest stage while it is an in-memory layer and gains."""
+    current = {lm.name: lm for lm in layers}
+    steps = []
+    used = sum(lm.subarrays for lm in layers)
+
+    def stages():
+        return dense_stage_cycles(net, list(current.values()), params)
+
+    times = stages()
+    while True:
+        worst = max(times.values())
+        name = next(k for k, v in times.items() if v == worst)
+        if name == "digital_unit":
+            return replicas, tuple(steps), f"the bottleneck is the shared digital unit ({worst} cycles/image)"
+        lm = current[name]
+        if not lm.in_memory:
+            return replicas, tuple(steps), f"the bottleneck is digital layer '{name}' ({worst} cycles/image)"
+        if replicas[name] >= lm.positions:
+            return replicas, tuple(steps), f"the bottleneck '{name}' has one replica per position"
+        if lm.subarrays_per_replica > spare:
+            return replicas, tuple(steps), (f"the budget is spent: '{name}' needs {lm.subarrays_per_replica} more "
+                                            f"subarrays, {spare} left")
+        trial = dict(current, **{name: _with_replicas(lm, replicas[name] + 1)})
+        new_times = dense_stage_cycles(net, list(trial.values()), params)
+        if new_times[name] >= worst:
+            return replicas, tuple(steps), f"one more replica of '{name}' does not shorten it (not sensing-bound)"
+        current, times = trial, new_times
+        replicas[name] += 1
+        spare -= lm.subarrays_per_replica
+        used += lm.subarrays_per_replica
+        steps.append(ReplicationStep(name, replicas[name], used, worst, max(times.values())))
 
 
 def _fill(layers: list[LayerMap], replicas: dict, spare: int) -> dict:

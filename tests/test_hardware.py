@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 
 from bsnn_sim import energy
-from bsnn_sim.arch import load_arch
+from bsnn_sim.actions import ACTIONS
+from bsnn_sim.arch import _CHOICES, SECTIONS, load_arch
+from bsnn_sim.errors import BsnnError, ConfigError
 from bsnn_sim.functional import FunctionalSimulator
 from bsnn_sim.hardware import activity_of, dense_ops, evaluate_hardware, reprice
+from bsnn_sim.mapping import map_network
+from bsnn_sim.timing.result import SHARED
 from netfactory import mnist_network
 
 PAPER = "arch_configs/stt_bsnn_65nm.toml"
@@ -23,16 +27,50 @@ def simulated():
     return net, res, arch
 
 
-def test_energy_is_counts_times_table_plus_leakage(simulated):
+def test_energy_is_counts_times_table_leakage_included(simulated):
     net, res, arch = simulated
     hw = evaluate_hardware(net, activity_of(res), arch)
     e = hw.energy_breakdown_pj()
     table = energy.action_energies(arch)
+    assert set(e) == set(ACTIONS) | {"total"}
     for action, count in hw.timing.action_totals.items():
         assert e[action] == pytest.approx(count * table[action] / hw.n_images)
-    leak = energy.leakage_pj_per_cycle(arch, hw.mapping.subarrays_used) * hw.timing.total_cycles / hw.n_images
-    assert e["leakage"] == pytest.approx(leak)
+    total = hw.timing.total_cycles
+    assert hw.timing.action_totals["leak_subarray_cycle"] == hw.mapping.subarrays_used * total
+    assert hw.timing.action_totals["leak_digital_cycle"] == total
+    assert hw.timing.action_totals["leak_buffer_bit_cycle"] == 65536 * len(hw.timing.buffer_peak_bits) * total
+    state_bits = sum(lm.positions * lm.out_features * 16 * (2 if net.is_static(net.node(lm.name).input) else 1)
+                     for lm in hw.mapping.layers)
+    assert hw.timing.action_totals["leak_state_bit_cycle"] == state_bits * total
     assert e["total"] == pytest.approx(sum(v for k, v in e.items() if k != "total"))
+    by_layer = hw.energy_by_layer_pj()
+    assert by_layer["total"] == pytest.approx(e["total"])
+    assert by_layer[SHARED] == pytest.approx(e["leak_digital_cycle"])
+
+
+def test_neuron_state_counts_every_membrane_read_and_written_each_step(simulated):
+    net, res, arch = simulated
+    hw = evaluate_hardware(net, activity_of(res), arch)
+    steps, n = net.time_steps, hw.n_images
+    for lm in hw.mapping.layers:
+        neurons = lm.positions * lm.out_features
+        static = net.is_static(net.node(lm.name).input)
+        extra = neurons * 16 * (steps - 1) if static else 0  # a static layer reads its stored current at t >= 1
+        assert hw.timing.actions[lm.name]["state_read_bit"] == n * (neurons * 16 * steps + extra), lm.name
+        stored = neurons * 16 if static else 0  # ... and writes it once at t = 0
+        assert hw.timing.actions[lm.name]["state_write_bit"] == n * (neurons * 16 * steps + stored), lm.name
+
+
+def test_update_time_scales_with_neurons_over_lanes(simulated):
+    net, res, arch = simulated
+    from bsnn_sim.timing.costs import layer_costs
+
+    for lanes in (64, 7):
+        a = arch.replace(**{"neuron.update_lanes": lanes})
+        costs = layer_costs(net, map_network(net, a), a, activity_of(res), [0])
+        for c in costs:
+            lm_neurons = {lm.name: lm.positions * lm.out_features for lm in map_network(net, a).layers}[c.name]
+            assert c.update_cycles == -(-lm_neurons // lanes) * 1, (lanes, c.name)  # t_update = 1 cycle
 
 
 def test_repricing_equals_resimulating(simulated):
@@ -40,7 +78,7 @@ def test_repricing_equals_resimulating(simulated):
     hw = evaluate_hardware(net, activity_of(res), arch)
     dearer = dataclasses.replace(arch, neuron=dataclasses.replace(arch.neuron, e_add_pj=2 * arch.neuron.e_add_pj))
     again = evaluate_hardware(net, activity_of(res), dearer).energy_breakdown_pj()
-    repriced = reprice(hw, dearer).energy_breakdown_pj()
+    repriced = reprice(hw, energy.energy_table(dearer)).energy_breakdown_pj()
     assert repriced == pytest.approx(again)
     base = hw.energy_breakdown_pj()
     assert repriced["neuron_add"] == pytest.approx(2 * base["neuron_add"])
@@ -70,13 +108,72 @@ def test_summary_reports_the_op_convention_and_consistent_efficiency(simulated):
     assert s["latency_p50_cycles"] <= s["latency_p99_cycles"]
 
 
-def test_repricing_refuses_a_config_that_changes_timing(simulated):
-    from bsnn_sim.errors import ConfigError
-
+@pytest.mark.parametrize("key, value, field", [
+    ("technology.t_clk_ns", 0.25, "t_clk_ns"),
+    ("digital.skip_zero_inputs", True, "skip_zero_inputs"),  # re-simulated: far fewer MACs
+    ("buffer.t_access_ns", 1.0, "access_cycles"),  # re-simulated: longer runs, more leakage
+    ("neuron.update_lanes", 8, "update_lanes"),
+])
+def test_repricing_refuses_a_table_derived_for_another_timing(simulated, key, value, field):
     net, res, arch = simulated
     hw = evaluate_hardware(net, activity_of(res), arch)
-    with pytest.raises(ConfigError, match="t_clk_ns"):
-        reprice(hw, load_arch("arch_configs/stt_bsnn_65nm_lowv.toml"))
+    with pytest.raises(ConfigError, match=field):
+        reprice(hw, energy.energy_table(arch.replace(**{key: value})))
+
+
+def test_repricing_takes_an_energy_table_not_a_config(simulated):
+    net, res, arch = simulated
+    hw = evaluate_hardware(net, activity_of(res), arch)
+    with pytest.raises(ConfigError, match="EnergyTable"):
+        reprice(hw, arch)
+
+
+def _perturbed(arch, sec, key):
+    """``arch`` with one key moved (numbers x1.5 or +1, booleans flipped, choices rotated),
+    or None if that value is not a valid config."""
+    value = getattr(getattr(arch, sec), key)
+    choices = _CHOICES.get((sec, key))
+    if choices:
+        new = choices[(choices.index(value) + 1) % len(choices)]
+    elif isinstance(value, bool):
+        new = not value
+    elif isinstance(value, int):
+        new = value + 1
+    else:
+        new = value * 1.5 if value else 1.0
+    try:
+        return arch.replace(**{f"{sec}.{key}": new})
+    except ConfigError:
+        return None
+
+
+def test_every_key_either_reprices_exactly_or_is_refused(simulated):
+    """Correct by construction: for every key of every section, a config with that key
+    moved either gives a table the run accepts -- and then re-pricing equals
+    re-simulating, counts and energy alike -- or one the run refuses."""
+    net, res, arch = simulated
+    act = activity_of(res)
+    hw = evaluate_hardware(net, act, arch, images=6)
+    repriced = refused = 0
+    for sec, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            moved = _perturbed(arch, sec, f.name)
+            if moved is None:
+                continue
+            try:
+                again = evaluate_hardware(net, act, moved, images=6)
+            except BsnnError:  # e.g. a chip too small to map: nothing to compare
+                continue
+            table = energy.energy_table(moved)
+            if table.timing != hw.timing.params:
+                with pytest.raises(ConfigError):
+                    reprice(hw, table)
+                refused += 1
+                continue
+            assert again.timing.action_totals == hw.timing.action_totals, (sec, f.name)
+            assert reprice(hw, table).energy_breakdown_pj() == pytest.approx(again.energy_breakdown_pj()), (sec, f.name)
+            repriced += 1
+    assert repriced > 40 and refused > 10, (repriced, refused)
 
 
 def test_a_flattened_static_input_is_computed_once():

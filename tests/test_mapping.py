@@ -86,10 +86,10 @@ def test_fill_gives_spare_replicas_to_the_largest_work_per_replica():
         Flatten("flat", "b"),
         layer(Linear, "out", "flat", (2, 16), "int8", NeuronKind.READOUT),
     ])
-    m = map_network(net, arch(**{"chip.subarrays": 24}))
+    m = map_network(net, arch(**{"chip.subarrays": 24, "chip.replication": "fill"}))
     assert (m["a"].replicas, m["b"].replicas, m.subarrays_used) == (5, 1, 24)
     # with plenty of room replicas stop at P
-    m = map_network(net, arch(**{"chip.subarrays": 4096}))
+    m = map_network(net, arch(**{"chip.subarrays": 4096, "chip.replication": "fill"}))
     assert (m["a"].replicas, m["b"].replicas) == (16, 4)
     m = map_network(net, arch(**{"chip.subarrays": 24, "chip.replication": "none"}))
     assert (m["a"].replicas, m["b"].replicas, m.subarrays_used) == (1, 1, 8)
@@ -97,7 +97,7 @@ def test_fill_gives_spare_replicas_to_the_largest_work_per_replica():
 
 def test_too_small_chip_names_layer_need_and_what_is_left():
     net = tiny_network()  # conv2 needs 4 subarrays, fc1 needs 5
-    with pytest.raises(MappingError, match=r"layer 'fc1' needs 5 subarrays .* only 2 of chip.subarrays = 6"):
+    with pytest.raises(MappingError, match=r"layer 'fc1' needs 5 subarrays .* only 2 of the 6 subarrays"):
         map_network(net, arch(**{"chip.subarrays": 6}))
     map_network(net, arch(**{"chip.subarrays": 9}))
 

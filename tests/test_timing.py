@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from bsnn_sim.actions import DYNAMIC_ACTIONS
 from bsnn_sim.arch import ArchConfig
 from bsnn_sim.errors import SimulationError
 from bsnn_sim.mapping import map_network
@@ -44,7 +45,9 @@ def chain(steps=4):
 
 
 def arch(**overrides):
-    return ArchConfig().replace(**{"chip.replication": "none", **overrides})
+    # a 32 fF converter input lets the tiny 4-column subarrays of these scenarios settle
+    # within the 1 ns phase (settling itself is tested in test_energy.py)
+    return ArchConfig().replace(**{"chip.replication": "none", "converter.c_sample_ff": 32.0, **overrides})
 
 
 def activity(net, m, positions, chunks=None, spikes=0, n=1):
@@ -142,7 +145,8 @@ def test_full_spike_buffer_stalls_its_producer():
     m = map_network(net, arch())
     act = activity(net, m, 1)
     free = simulate_timing(net, m, arch(), act)
-    tight = simulate_timing(net, m, arch(**{"buffer.capacity_bits": 64}), act)
+    small = arch(**{"buffer.capacity_bits": 64})
+    tight = simulate_timing(net, map_network(net, small), small, act)
     assert free.latency_cycles.tolist() == [46] and sum(free.stalls.values()) == 0
     assert tight.latency_cycles.tolist() == [52]
     assert tight.stalls["buffer:l3.res"] == 21 and tight.stalls["buffer:l2.in"] == 0
@@ -153,9 +157,17 @@ def test_full_spike_buffer_stalls_its_producer():
 
 def test_buffer_smaller_than_one_step_is_an_error():
     net = chain()
-    m = map_network(net, arch())
+    small = arch(**{"buffer.width_bits": 32, "buffer.capacity_bits": 32})
+    m = map_network(net, small)
     with pytest.raises(SimulationError, match="needs 64 bits for one time step"):
-        simulate_timing(net, m, arch(**{"buffer.width_bits": 32, "buffer.capacity_bits": 32}), activity(net, m, 1))
+        simulate_timing(net, m, small, activity(net, m, 1))
+
+
+def test_a_mapping_made_for_another_timing_record_is_refused():
+    net = chain()
+    m = map_network(net, arch())
+    with pytest.raises(SimulationError, match="buffer_capacity_bits: 65536 vs 64"):
+        simulate_timing(net, m, arch(**{"buffer.capacity_bits": 64}), activity(net, m, 1))
 
 
 # ---- images, pipelining, counts ----------------------------------------------------------
@@ -170,7 +182,9 @@ def test_images_one_at_a_time_each_equal_the_closed_form_and_pipelining_overlaps
     assert serial.total_cycles == serial.latency_cycles.sum()
     piped = simulate_timing(net, m, a, act, pipelined=True)
     assert piped.total_cycles < serial.total_cycles and piped.throughput_ips > serial.throughput_ips
-    assert piped.action_totals == serial.action_totals
+    dynamic = lambda r: {a: r.action_totals[a] for a in DYNAMIC_ACTIONS}  # noqa: E731
+    assert dynamic(piped) == dynamic(serial)  # leakage block-cycles follow the shorter run
+    assert piped.action_totals["leak_subarray_cycle"] == m.subarrays_used * piped.total_cycles
     # the first layer of image k+1 and the readout of image k now share the digital unit
     assert piped.stalls["digital_unit"] > 0 and (piped.latency_cycles >= serial.latency_cycles).all()
     two = simulate_timing(net, m, a, act, images=[4, 1])

@@ -11,8 +11,10 @@ max-plus reference the engine must equal.
 
 from .activity import Activity
 from .closed_form import closed_form_latency
-from .costs import ACTIONS
+from ..actions import ACTIONS
 from .engine import simulate_timing
+from .params import TimingParams, timing_params
 from .result import TimingResult
 
-__all__ = ["ACTIONS", "Activity", "TimingResult", "closed_form_latency", "simulate_timing"]
+__all__ = ["ACTIONS", "Activity", "TimingParams", "TimingResult", "closed_form_latency", "simulate_timing",
+           "timing_params"]

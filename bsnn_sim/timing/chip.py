@@ -23,11 +23,11 @@ from .tile import Tile
 
 
 class Chip:
-    def __init__(self, costs: list, arch, n_images: int, steps: int, pipelined: bool = False, trace: bool = False):
+    def __init__(self, costs: list, params, n_images: int, steps: int, pipelined: bool = False, trace: bool = False):
         self.env = Clock()
         self.pipelined = pipelined
         self.trace = [] if trace else None
-        cap = arch.buffer.capacity_bits
+        cap = params.buffer_capacity_bits
         self.buffers = {}
         for c in costs:
             for e in c.in_edges:

@@ -19,8 +19,9 @@ A layer-step (layer ``L``, image ``i``, time step ``t``) runs four phases in ord
    :class:`DigitalUnit`, ``MACs = P * N * F`` (or the MACs with a nonzero input when
    ``digital.skip_zero_inputs``). A layer with a static input computes its
    current once per image (at ``t = 0``, 0 cycles after) and its neurons reuse it.
-3. **accumulate + fire**: the neuron array adds the partial sums and fires:
-   ``cycles(neuron.t_update_ns)``, every step.
+3. **accumulate + fire**: the neuron array reads each neuron's state, adds the partial
+   sums, fires and writes the state back, ``neuron.update_lanes`` neurons per
+   ``t_update``: ``ceil(P * N / lanes) * cycles(neuron.t_update_ns)``, every step.
 4. **write** the output spikes (a dense bitmap, pooled on the way if a MaxPool2d
    follows) into each consumer's buffer: ``max_e`` of the same access formula. The
    readout writes nothing.
@@ -32,11 +33,16 @@ sense_array        ``C * N`` row sensings (each active chunk is sensed on all N 
 convert            ``C * N`` conversions (one per row sensing)
 drive_bitlines     ``C * row_groups``: a chunk is driven once onto each of its row
                    groups' subarrays and held while that subarray's rows are sensed
+predrive           the same count: the chunk's pre-drivers and latches switch once
 neuron_add         in-memory: ``C * N`` partial sums; digital: ``P * N``; a static
                    layer after ``t = 0``: ``P * N`` (adding the stored current)
 neuron_update      ``P * N`` every step: bias subtraction and threshold compare of
                    every neuron, whether or not any input arrived (dynamic threshold)
 neuron_fire        the layer's output spikes (0 for the readout)
+state_read_bit     ``P * N * acc_bits`` every step (each membrane read once), plus
+                   ``P * N * acc_bits`` at ``t >= 1`` of a static layer (its stored current)
+state_write_bit    ``P * N * acc_bits`` every step, plus ``P * N * acc_bits`` at ``t = 0``
+                   of a static layer (storing the current)
 digital_mac        ``P * N * F`` (digital layers; static: ``t = 0`` only); with
                    ``digital.skip_zero_inputs`` only those with a nonzero input
                    (the activity's ``digital_macs``)
@@ -54,13 +60,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arch import ArchConfig
+from ..actions import DYNAMIC_ACTIONS
 from ..errors import SimulationError
-from ..mapping import Mapping
 from ..network import INPUT, Compute, Network, NeuronKind
-from ..energy import ACTIONS
 from .activity import Activity
-
+from .params import TimingParams, timing_params
 
 
 @dataclass(frozen=True)
@@ -113,14 +117,55 @@ def source_layer(net: Network, tensor: str) -> str:
     return tensor
 
 
-def access_cycles(bits: int, arch: ArchConfig) -> int:
-    b = arch.buffer
-    words = math.ceil(bits / b.width_bits)
-    return math.ceil(words / b.ports) * arch.cycles(b.t_access_ns, "buffer.t_access_ns")
+def access_cycles(bits: int, params: TimingParams) -> int:
+    words = math.ceil(bits / params.buffer_width_bits)
+    return math.ceil(words / params.buffer_ports) * params.access_cycles
 
 
-def edges_of(net: Network, arch: ArchConfig) -> list[Edge]:
+def sense_cycles(positions, replicas: int, phases_per_position: int, params: TimingParams):
+    """Drive + sense of ``positions`` active positions on ``replicas`` replicas:
+    ``ceil(positions / replicas) * phases_per_position * t_sense``."""
+    return -(-positions // replicas) * phases_per_position * params.t_sense_cycles
+
+
+def dense_stage_cycles(net: Network, layers, params: TimingParams) -> dict:
+    """Cycles per image of each pipeline stage when every input is present: each layer's
+    tile (its layer-steps' read + sense or compute + update + write, as
+    :meth:`LayerCosts.duration`) and, under the key ``"digital_unit"``, the shared digital
+    unit (the compute of every digital layer). ``layers`` are placed
+    :class:`~bsnn_sim.mapping.LayerMap` (with their replicas). The mapping plans
+    replication with it; pipelined throughput is at most one image per ``max`` of these."""
+    edges = edges_of(net, params)
+    steps = net.time_steps
+    out, digital = {}, 0
+    for lm in layers:
+        node = net.node(lm.name)
+        static = net.is_static(node.input)
+        ins = [e for e in edges if e.consumer == lm.name]
+        write = max((e.access_cycles for e in edges if e.producer == lm.name), default=0)
+        if lm.in_memory:
+            core = sense_cycles(lm.positions, lm.replicas, lm.phases_per_position, params)
+        else:
+            core = -(-lm.macs_per_step // params.macs_per_cycle)
+            digital += core * (1 if static else steps)
+        total = 0
+        for t in range(steps):
+            reads = ins[1:] if static and t else ins
+            total += (max((e.access_cycles for e in reads), default=0) + (core if t == 0 or not static else 0)
+                      + update_cycles(lm.positions * lm.out_features, params) + write)
+        out[lm.name] = total
+    out["digital_unit"] = digital
+    return out
+
+
+def update_cycles(neurons: int, params: TimingParams) -> int:
+    """One accumulate + fire of ``neurons`` neurons: ``ceil(neurons / lanes) * t_update``."""
+    return -(-neurons // params.update_lanes) * params.update_cycles
+
+
+def edges_of(net: Network, arch) -> list[Edge]:
     """Every buffer edge, in network order (main input before residual)."""
+    params = timing_params(arch)
     out = []
     for node in net.compute_nodes():
         for suffix, tensor in (("in", node.input), ("res", node.residual)):
@@ -128,7 +173,7 @@ def edges_of(net: Network, arch: ArchConfig) -> list[Edge]:
                 continue
             bits = int(np.prod(net.shapes[tensor])) * (1 if net.is_spiking(tensor) else 8)
             out.append(Edge(f"{node.name}.{suffix}", source_layer(net, tensor), node.name, bits,
-                            access_cycles(bits, arch)))
+                            access_cycles(bits, params)))
     return out
 
 
@@ -141,17 +186,21 @@ def select_images(activity: Activity, images) -> np.ndarray:
     return idx.astype(np.int64)
 
 
-def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Activity, images=None) -> list[LayerCosts]:
-    """Costs of every compute layer (network order) for the selected images."""
-    skip = arch.sensing.skip_zero_chunks
-    skip_inputs = arch.digital.skip_zero_inputs
+def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) -> list[LayerCosts]:
+    """Costs of every compute layer (network order) for the selected images; ``arch`` is
+    an ArchConfig or its :class:`TimingParams` (only the record is read)."""
+    params = timing_params(arch)
+    if mapping.params != params:
+        raise SimulationError("the mapping was made for another timing record: "
+                              + "; ".join(mapping.params.differences(params)))
+    skip = params.skip_zero_chunks
+    skip_inputs = params.skip_zero_inputs
     activity.check(net, mapping, skip, skip_inputs)
     idx = select_images(activity, images)
     steps = net.time_steps
-    edges = edges_of(net, arch)
-    t_update = arch.cycles(arch.neuron.t_update_ns, "neuron.t_update_ns")
-    t_sense = arch.t_sense_cycles
-    mpc = arch.digital.macs_per_cycle
+    edges = edges_of(net, params)
+    t_sense = params.t_sense_cycles
+    mpc = params.macs_per_cycle
     shape = (len(idx), steps)
     result = []
     for lm in mapping.layers:
@@ -163,16 +212,16 @@ def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Acti
             mask[1:] = 0
         p, n = lm.positions, lm.out_features
         zeros = np.zeros(shape, np.int64)
-        acts = {a: zeros for a in ACTIONS}
+        acts = {a: zeros for a in DYNAMIC_ACTIONS}
         if lm.in_memory:
             if skip:
                 pos = activity.active_positions[lm.name][idx] * mask
                 ch = activity.active_chunks[lm.name][idx] * mask
             else:
                 pos, ch = np.broadcast_to(p * mask, shape).copy(), np.broadcast_to(p * lm.chunks * mask, shape).copy()
-            core = -(-pos // lm.replicas) * lm.phases_per_position * t_sense
+            core = sense_cycles(pos, lm.replicas, lm.phases_per_position, params)
             acts.update(sense_array=ch * n, convert=ch * n, drive_bitlines=ch * lm.drives_per_chunk,
-                        neuron_add=ch * n + (1 - mask) * p * n)
+                        predrive=ch * lm.drives_per_chunk, neuron_add=ch * n + (1 - mask) * p * n)
         else:
             pos = zeros
             if skip_inputs:
@@ -182,6 +231,10 @@ def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Acti
             core = -(-macs // mpc)
             acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64))
         acts["neuron_update"] = np.full(shape, p * n, np.int64)
+        state = p * n * params.acc_bits
+        stored = static * state  # a static layer's current: written at t = 0, read after
+        acts["state_read_bit"] = np.broadcast_to(state + stored * (1 - mask), shape).astype(np.int64)
+        acts["state_write_bit"] = np.broadcast_to(state + stored * mask, shape).astype(np.int64)
         if not readout:
             acts["neuron_fire"] = activity.spikes[lm.name][idx].copy()
         ins = tuple(e for e in edges if e.consumer == lm.name)
@@ -191,12 +244,13 @@ def layer_costs(net: Network, mapping: Mapping, arch: ArchConfig, activity: Acti
         acts["buffer_write_bit"] = np.full(shape, sum(e.bits for e in outs), np.int64)
         write = max((e.access_cycles for e in outs), default=0)
         result.append(LayerCosts(lm.name, lm.in_memory, readout, static, lm.replicas,
-                                 lm.phases_per_position * t_sense, ins, outs, pos, core, t_update, write, acts))
+                                 lm.phases_per_position * t_sense, ins, outs, pos, core, update_cycles(p * n, params),
+                                 write, acts))
     return result
 
 
 def action_totals(costs: list[LayerCosts]) -> tuple[dict, dict]:
     """(per layer {action: count}, chip total {action: count}) over the selected images."""
-    per_layer = {c.name: {a: int(c.actions[a].sum()) for a in ACTIONS} for c in costs}
-    total = {a: sum(d[a] for d in per_layer.values()) for a in ACTIONS}
+    per_layer = {c.name: {a: int(c.actions[a].sum()) for a in DYNAMIC_ACTIONS} for c in costs}
+    total = {a: sum(d[a] for d in per_layer.values()) for a in DYNAMIC_ACTIONS}
     return per_layer, total

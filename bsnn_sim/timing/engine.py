@@ -1,4 +1,11 @@
-"""simulate_timing: run the SimPy timing pass of a mapped network over activity traces."""
+"""simulate_timing: run the SimPy timing pass of a mapped network over activity traces.
+
+Besides cycles and the dynamic action counts of :mod:`.costs`, the run counts the
+leakage block-cycles (:mod:`bsnn_sim.actions`) over its ``total_cycles``: per layer its
+subarrays, its neuron-state bits (``P * N * acc_bits``, twice for a static layer that
+stores its current) and the bits of its input spike buffers (``capacity_bits`` each);
+for the chip the shared digital unit (``SHARED``).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +13,38 @@ import time
 
 import numpy as np
 
+from ..actions import ACTIONS
+from ..network import INPUT
 from .activity import Activity
 from .chip import Chip
 from .costs import action_totals, layer_costs, select_images
-from .result import TimingResult
+from .params import timing_params
+from .result import SHARED, TimingResult
+
+
+def powered_blocks(costs: list, mapping, params) -> dict:
+    """layer (or SHARED) -> {leakage action: blocks (or bits) that leak}."""
+    out = {}
+    for c in costs:
+        lm = mapping[c.name]
+        state_bits = lm.positions * lm.out_features * params.acc_bits * (2 if c.static else 1)
+        buffer_bits = params.buffer_capacity_bits * sum(e.producer != INPUT for e in c.in_edges)
+        out[c.name] = {"leak_subarray_cycle": lm.subarrays, "leak_state_bit_cycle": state_bits,
+                       "leak_buffer_bit_cycle": buffer_bits}
+    out[SHARED] = {"leak_digital_cycle": 1}
+    return out
 
 
 def simulate_timing(net, mapping, arch, activity: Activity, images=None, pipelined: bool = False,
                     trace: bool = False) -> TimingResult:
     """Cycle-accurate timing of ``images`` (None: all activity rows; int: the first n;
-    or a sequence of rows), run back to back (``pipelined``: overlapping)."""
+    or a sequence of rows), run back to back (``pipelined``: overlapping). ``arch`` is an
+    ArchConfig or its :class:`~.params.TimingParams`; only the record is read."""
     t0 = time.perf_counter()
+    params = timing_params(arch)
     idx = select_images(activity, images)
-    costs = layer_costs(net, mapping, arch, activity, idx)
-    chip = Chip(costs, arch, len(idx), net.time_steps, pipelined, trace)
+    costs = layer_costs(net, mapping, params, activity, idx)
+    chip = Chip(costs, params, len(idx), net.time_steps, pipelined, trace)
     total = chip.run()
     wall = time.perf_counter() - t0
     start = np.array(chip.image_start, np.int64)
@@ -37,10 +62,14 @@ def simulate_timing(net, mapping, arch, activity: Activity, images=None, pipelin
     for name, buf in chip.buffers.items():
         util[f"buffer:{name}"] = buf.mean_occupancy(total)
         stalls[f"buffer:{name}"] = buf.stall_cycles
-    per_layer, totals = action_totals(costs)
+    per_layer, _ = action_totals(costs)
+    blocks = powered_blocks(costs, mapping, params)
+    for layer, held in blocks.items():
+        per_layer[layer] = {a: 0 for a in ACTIONS} | per_layer.get(layer, {}) | {a: k * total for a, k in held.items()}
+    totals = {a: sum(d[a] for d in per_layer.values()) for a in ACTIONS}
     return TimingResult(
-        images=idx, latency_cycles=end - start, start_cycles=start, end_cycles=end, total_cycles=total,
-        t_clk_ns=arch.technology.t_clk_ns, pipelined=pipelined, utilization=util, stalls=stalls,
+        params=params, images=idx, latency_cycles=end - start, start_cycles=start, end_cycles=end, total_cycles=total,
+        t_clk_ns=params.t_clk_ns, pipelined=pipelined, utilization=util, stalls=stalls,
         buffer_peak_bits={n: b.peak_bits for n, b in chip.buffers.items()}, actions=per_layer,
-        action_totals=totals, step_finish={t.name: np.array(t.finish, np.int64) for t in chip.tiles},
+        action_totals=totals, blocks=blocks, step_finish={t.name: np.array(t.finish, np.int64) for t in chip.tiles},
         events=chip.env.events, wall_s=wall, trace=chip.trace)

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .costs import ACTIONS
+from ..actions import ACTIONS
+from .params import TimingParams
+
+SHARED = "(shared)"  # the row of ``actions`` for blocks no layer owns (the digital unit)
 
 
 @dataclass
@@ -17,9 +20,12 @@ class TimingResult:
     ``utilization`` maps a resource to its busy fraction of ``total_cycles`` (for a
     SubarrayGroup: busy replica-cycles / (replicas x total); for a spike buffer: the
     time-averaged fraction of its capacity in use); ``stalls`` maps a resource to the
-    cycles a layer waited for it (a full buffer, a busy digital unit).
+    cycles a layer waited for it (a full buffer, a busy digital unit). ``actions`` holds
+    every count that energy prices, dynamic and leakage (:mod:`bsnn_sim.actions`), per
+    layer and for ``SHARED`` blocks; ``params`` is the timing record the run used.
     """
 
+    params: TimingParams
     images: np.ndarray  # activity row of each simulated image
     latency_cycles: np.ndarray
     start_cycles: np.ndarray
@@ -30,8 +36,9 @@ class TimingResult:
     utilization: dict
     stalls: dict
     buffer_peak_bits: dict
-    actions: dict  # layer -> {action: count}
+    actions: dict  # layer (or SHARED) -> {action: count}
     action_totals: dict  # action -> count
+    blocks: dict  # layer (or SHARED) -> {leakage action: blocks or bits powered}
     step_finish: dict  # layer -> (n_images, T) cycle at which each layer-step finished
     events: int
     wall_s: float
@@ -70,6 +77,8 @@ class TimingResult:
         """One CSV-ready dict per layer: action counts, subarray and neuron utilization."""
         rows = []
         for layer, counts in self.actions.items():
+            if layer == SHARED:
+                continue
             rows.append({"layer": layer, **counts,
                          "subarray_utilization": round(self.utilization.get(f"subarrays:{layer}", 0.0), 6),
                          "neuron_utilization": round(self.utilization.get(f"neurons:{layer}", 0.0), 6)})
