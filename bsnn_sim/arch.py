@@ -136,6 +136,7 @@ class Digital:
     e_mac_pj: float = 0.45  # one 8x8-bit multiply + accumulate at 65 nm
     area_um2: float = 50000.0  # 64 MACs of ~700 um^2 + control
     p_leak_uw: float = 50.0  # ~50k gate equivalents x ~1 nA at 1.0 V
+    acc_bits: int = 32  # accumulator / membrane width of the digital layers' neurons
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,8 @@ def _check(cfg: ArchConfig, src: str):
          f"must hold at least one word ({cfg.buffer.width_bits} bits)")
     need(cfg.digital.macs_per_cycle >= 1, "digital.macs_per_cycle", cfg.digital.macs_per_cycle, "must be >= 1")
     need(cfg.chip.subarrays >= 1, "chip.subarrays", cfg.chip.subarrays, "must be >= 1")
-    need(cfg.neuron.acc_bits >= 2, "neuron.acc_bits", cfg.neuron.acc_bits, "must be >= 2")
+    need(2 <= cfg.neuron.acc_bits <= 64, "neuron.acc_bits", cfg.neuron.acc_bits, "allowed range 2..64")
+    need(2 <= cfg.digital.acc_bits <= 64, "digital.acc_bits", cfg.digital.acc_bits, "allowed range 2..64")
     need(cfg.mtj.r_p_ohm > 0 and cfg.mtj.v_half_v > 0, "mtj.r_p_ohm/v_half_v", (cfg.mtj.r_p_ohm, cfg.mtj.v_half_v),
          "must be > 0")
     need(cfg.neuron.update_lanes >= 1, "neuron.update_lanes", cfg.neuron.update_lanes, "must be >= 1")

@@ -118,7 +118,12 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
                                                            progress=_progress("simulating (analog, nominal chip)"))
         mode = "analog path, nominal chip" + (f", calibrated on {calibrate} train images" if calibrate else "")
     else:
-        sim = FunctionalSimulator(net, hw_cfg.subarray.columns if hw_cfg else None)
+        if hw_cfg is not None:
+            from .hardware import functional_simulator
+
+            sim = functional_simulator(net, hw_cfg)
+        else:
+            sim = FunctionalSimulator(net)
         res = sim.run(data.images, data.labels, batch_size, progress=_progress("simulating"))
         mode = "ideal devices"
     report = {
@@ -193,8 +198,9 @@ def _write_csv(path, rows: list[dict]):
 
 def _hardware(net, res, cfg, mapping, timing_images, pipelined, out_dir, report):
     """Map, time and price the functional result; print and optionally write results."""
-    from .hardware import activity_of, evaluate_hardware
+    from .hardware import activity_of, evaluate_hardware, saturation_report
 
+    click.echo(saturation_report(res))
     n = min(timing_images or len(res.labels), len(res.labels))
     click.echo(f"timing {n} image(s) on {cfg.name} ...", err=True)
     hw = evaluate_hardware(net, activity_of(res), cfg, images=n, pipelined=pipelined, mapping=mapping)

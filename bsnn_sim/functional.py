@@ -56,6 +56,7 @@ class BatchResult:
     active_positions: dict[str, np.ndarray] = field(default_factory=dict)  # in-memory layer -> (B, T)
     active_chunks: dict[str, np.ndarray] = field(default_factory=dict)  # in-memory layer -> (B, T)
     digital_macs: dict[str, np.ndarray] = field(default_factory=dict)  # digital layer -> (B, T)
+    saturated: dict[str, np.ndarray] = field(default_factory=dict)  # compute layer -> (B,) accumulator clamps
 
 
 @dataclass
@@ -71,6 +72,7 @@ class SimResult:
     active_positions: dict[str, np.ndarray] = field(default_factory=dict)
     active_chunks: dict[str, np.ndarray] = field(default_factory=dict)
     digital_macs: dict[str, np.ndarray] = field(default_factory=dict)
+    saturated: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (n,) accumulator clamps
 
     @property
     def accuracy(self) -> float:
@@ -336,8 +338,9 @@ def _product(node: Compute, net: Network):
 class _Layer:
     """A compute node prepared once: its product and its neurons over all time steps."""
 
-    def __init__(self, node: Compute, net: Network):
+    def __init__(self, node: Compute, net: Network, acc_bits: int | None = None):
         self.node = node
+        self.acc_bits = acc_bits  # saturating accumulator width (None: exact)
         self.steps = net.time_steps
         self.in_shape = _stored_shape(net, node.input)
         self.product = _product(node, net)
@@ -348,25 +351,41 @@ class _Layer:
         self.coverage = _coverage(node, self.in_shape) if isinstance(node, Conv2d) else None
         self.current_bytes = (1 if net.is_static(node.input) else self.steps) * positions * node.out_features * 4
 
-    def fire(self, current: np.ndarray, residual: _Spikes | None) -> _Spikes:
+    def fire(self, current: np.ndarray, residual: _Spikes | None) -> tuple[_Spikes, np.ndarray]:
         """Output spikes of the IF neurons for all steps, given the layer's ``current``
-        (its product's output, ``(T', B, P, N)`` int32)."""
+        (its product's output, ``(T', B, P, N)`` int32), and the accumulator clamps per
+        image (B,)."""
         n = self.node
         res = None
         if residual is not None:  # a linear layer's residual is a flat vector
             res = (residual.flat() if isinstance(n, Linear) else residual).words
-        words, counts = K.integrate_and_fire(current, self.steps, n.bias, n.theta, n.frac_bits,
-                                             res, n.res_gain, self.max_abs_current)
-        return _Spikes(words, n.out_features, counts)
+        try:
+            words, counts, clamped = K.integrate_and_fire(current, self.steps, n.bias, n.theta, n.frac_bits,
+                                                          res, n.res_gain, self.max_abs_current, self.acc_bits)
+        except ValueError as e:
+            raise SimulationError(f"layer '{n.name}': {e}") from None
+        return _Spikes(words, n.out_features, counts), clamped.sum(axis=0, dtype=np.int64)
 
-    def accumulate(self, current: np.ndarray) -> np.ndarray:
+    def accumulate(self, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Readout accumulators after the last step, int64 (B, N), given the product's
-        output: ``sum_t (I[t] << F) - bias = (sum_t I[t]) << F - T bias``."""
+        output: ``sum_t (I[t] << F) - bias = (sum_t I[t]) << F - T bias``, and the clamps
+        per image (B,). A summed product's total ``(B, N)`` is used only where no running
+        sum can leave the accumulator (:meth:`never_clamps`); otherwise ``current`` holds
+        the per-step currents (:meth:`FunctionalSimulator._current` gives those)."""
         n = self.node
-        if self.summed:
+        if current.ndim == 2:
             total = current.astype(np.int64)
-            return (total << n.frac_bits) - self.steps * n.bias.astype(np.int64)
-        return K.readout_accumulate(current, self.steps, n.bias, n.frac_bits)
+            return (total << n.frac_bits) - self.steps * n.bias.astype(np.int64), np.zeros(len(total), np.int64)
+        return K.readout_accumulate(current, self.steps, n.bias, n.frac_bits, self.acc_bits)
+
+    def never_clamps(self) -> bool:
+        """True where no running readout sum can leave the accumulator:
+        ``T * ((max |I| << F) + max |bias|) <= 2^(acc_bits-1) - 1``."""
+        if self.acc_bits is None:
+            return True
+        n = self.node
+        drive = (self.max_abs_current << n.frac_bits) + int(np.abs(n.bias.astype(np.int64)).max(initial=0))
+        return self.steps * drive <= 2 ** (self.acc_bits - 1) - 1
 
     def performed_macs(self, x) -> np.ndarray:
         """Multiply-accumulates with a nonzero input, (T', B) int64: each nonzero input
@@ -427,12 +446,19 @@ _SLICE_BYTES = 16 * 2**20
 
 
 class FunctionalSimulator:
-    """Bit-exact functional simulation of a :class:`Network` on ideal devices."""
+    """Bit-exact functional simulation of a :class:`Network` on ideal devices.
 
-    def __init__(self, net: Network, chunk_columns: int | None = None):
+    ``acc_bits`` / ``digital_acc_bits``: the saturating accumulator width of the neurons
+    of in-memory and of digital layers (``neuron.acc_bits``, ``digital.acc_bits``); None
+    keeps exact 64-bit arithmetic. Each layer's clamps are in ``SimResult.saturated``.
+    """
+
+    def __init__(self, net: Network, chunk_columns: int | None = None, acc_bits: int | None = None,
+                 digital_acc_bits: int | None = None):
         self.net = net
         self.chunk_columns = chunk_columns
-        self.layers = {n.name: _Layer(n, net) for n in net.compute_nodes()}
+        self.layers = {n.name: _Layer(n, net, acc_bits if net.is_in_memory(n) else digital_acc_bits)
+                       for n in net.compute_nodes()}
         self.in_memory = [name for name, lay in self.layers.items() if lay.in_memory] if chunk_columns else []
         self.digital = [name for name, lay in self.layers.items() if not lay.in_memory] if chunk_columns else []
         self.spiking = [name for name in [INPUT] + [n.name for n in net.nodes] if net.is_spiking(name)]
@@ -470,14 +496,15 @@ class FunctionalSimulator:
                            {k: np.zeros(steps, np.int32) for k in self.spiking},
                            {k: np.zeros(steps, np.int32) for k in self.in_memory},
                            {k: np.zeros(steps, np.int32) for k in self.in_memory},
-                           {k: np.zeros(steps, np.int64) for k in self.digital})
+                           {k: np.zeros(steps, np.int64) for k in self.digital},
+                           {k: np.zeros(0, np.int64) for k in self.layers})
 
     def _simulate(self, images: np.ndarray, image_index: np.ndarray) -> BatchResult:
         """All nodes in file order, each for all time steps."""
         net = self.net
         steps = net.time_steps
         tensors = {INPUT: self._encode(images, image_index)}
-        positions, chunks, macs = {}, {}, {}
+        positions, chunks, macs, clamps = {}, {}, {}, {}
         for node in net.nodes:
             x = tensors[node.input]
             if isinstance(node, MaxPool2d):
@@ -493,16 +520,19 @@ class FunctionalSimulator:
                     macs[node.name] = _per_step(layer.performed_macs(x), steps, np.int64)
                 current = self._current(layer, x, image_index)
                 if node.neuron is NeuronKind.READOUT:
-                    scores = layer.accumulate(current)
+                    scores, clamps[node.name] = layer.accumulate(current)
                 else:
                     residual = None if node.residual is None else tensors[node.residual]
-                    tensors[node.name] = layer.fire(current, residual)
+                    tensors[node.name], clamps[node.name] = layer.fire(current, residual)
         spikes = {name: _per_step(tensors[name].counts, steps) for name in self.spiking}
-        return BatchResult(np.argmax(scores, axis=1), scores, spikes, positions, chunks, macs)
+        return BatchResult(np.argmax(scores, axis=1), scores, spikes, positions, chunks, macs, clamps)
 
     def _current(self, layer: _Layer, x, image_index: np.ndarray) -> np.ndarray:
         """The layer's synaptic current for input ``x`` (ideal devices: its product).
-        :class:`bsnn_sim.analog.simulate.AnalogSimulator` senses in-memory layers instead."""
+        :class:`bsnn_sim.analog.simulate.AnalogSimulator` senses in-memory layers instead.
+        A summed readout gives its per-step currents where its accumulator could clamp."""
+        if layer.summed and not layer.never_clamps():
+            return _SpikeLinear.__call__(layer.product, x)
         return layer.product(x)
 
     def run(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 500, progress=None) -> SimResult:
@@ -518,7 +548,7 @@ class FunctionalSimulator:
         r = _join(parts) if parts else self._empty()
         sizes = {k: int(np.prod(self.net.shapes[k])) for k in self.spiking}
         return SimResult(r.predictions, np.asarray(labels), r.scores, r.spikes, sizes, time.perf_counter() - t0,
-                         r.active_positions, r.active_chunks, r.digital_macs)
+                         r.active_positions, r.active_chunks, r.digital_macs, r.saturated)
 
 
 def _join(parts: list[BatchResult]) -> BatchResult:
@@ -533,4 +563,5 @@ def _join(parts: list[BatchResult]) -> BatchResult:
         return {k: cat(getattr(p, field_name)[k] for p in parts) for k in getattr(parts[0], field_name)}
 
     return BatchResult(cat(p.predictions for p in parts), cat(p.scores for p in parts), cat_dict("spikes"),
-                       cat_dict("active_positions"), cat_dict("active_chunks"), cat_dict("digital_macs"))
+                       cat_dict("active_positions"), cat_dict("active_chunks"), cat_dict("digital_macs"),
+                       cat_dict("saturated"))

@@ -175,6 +175,24 @@ def reprice(result: HardwareResult, table: EnergyTable) -> HardwareResult:
     return HardwareResult(result.arch, result.mapping, result.timing, table, result.ops_dense_per_image)
 
 
+def functional_simulator(net: Network, arch: ArchConfig):
+    """The functional pass as ``arch`` runs it: input chunks of ``subarray.columns`` and
+    saturating accumulators of ``neuron.acc_bits`` (in-memory layers) and
+    ``digital.acc_bits`` (digital layers)."""
+    from .functional import FunctionalSimulator
+
+    return FunctionalSimulator(net, arch.subarray.columns, arch.neuron.acc_bits, arch.digital.acc_bits)
+
+
+def saturation_report(sim_result) -> str:
+    """One line: accumulator clamps by layer (per image), or that there were none."""
+    n = max(1, len(sim_result.labels))
+    hits = {k: int(v.sum()) for k, v in sim_result.saturated.items() if v.sum()}
+    if not hits:
+        return "accumulator saturation: none"
+    return "accumulator saturation (clamps per image): " + ", ".join(f"{k} {v / n:.2f}" for k, v in hits.items())
+
+
 def activity_of(sim_result) -> Activity:
     """Activity traces of a functional :class:`~bsnn_sim.functional.SimResult`."""
     return Activity.from_dicts(sim_result.active_positions, sim_result.active_chunks, sim_result.spikes,

@@ -28,11 +28,13 @@ of ``chip.subarrays``)
     input present (:func:`bsnn_sim.timing.costs.dense_stage_cycles`: read + sense or
     compute + update + write over the layer-steps of an image); one image per
     ``max S`` cycles is the most a pipeline can deliver. Greedy: while the slowest stage
-    (ties: the earlier) is an in-memory layer, one more replica of it fits in the
-    budget, ``replicas < P``, and that replica lowers its ``S``, add it and record the
-    step (layer, replicas, subarrays in use, ``max S`` before and after: the marginal
-    gain). It stops when the bottleneck is the digital unit, or a layer whose time is
-    no longer sensing-bound, or the budget is spent.
+    (ties: the earlier) is an in-memory layer with ``replicas < P``, give it the fewest
+    extra replicas that lower its positions per replica ``ceil(P / replicas)`` (fewer
+    would not shorten it), if they fit in the budget and lower its ``S``, and record
+    the step (layer, replicas, subarrays in use, ``max S`` before and after: the
+    marginal gain). It stops when the bottleneck is the digital unit or a digital
+    layer, a layer with one replica per position or whose time is no longer
+    sensing-bound, or when the budget is spent; the reason is reported.
 
     ``"fill"``: spare subarrays are handed out one replica at a time to the layer with
     the largest per-step sensing work per replica, ``P / replicas *
@@ -237,10 +239,7 @@ def _bottleneck(net: Network, layers: list[LayerMap], replicas: dict, spare: int
     steps = []
     used = sum(lm.subarrays for lm in layers)
 
-    def stages():
-        return dense_stage_cycles(net, list(current.values()), params)
-
-    times = stages()
+    times = dense_stage_cycles(net, layers, params)
     while True:
         worst = max(times.values())
         name = next(k for k, v in times.items() if v == worst)
@@ -251,17 +250,19 @@ def _bottleneck(net: Network, layers: list[LayerMap], replicas: dict, spare: int
             return replicas, tuple(steps), f"the bottleneck is digital layer '{name}' ({worst} cycles/image)"
         if replicas[name] >= lm.positions:
             return replicas, tuple(steps), f"the bottleneck '{name}' has one replica per position"
-        if lm.subarrays_per_replica > spare:
-            return replicas, tuple(steps), (f"the budget is spent: '{name}' needs {lm.subarrays_per_replica} more "
-                                            f"subarrays, {spare} left")
-        trial = dict(current, **{name: _with_replicas(lm, replicas[name] + 1)})
+        share = -(-lm.positions // replicas[name])  # positions per replica now
+        more = -(-lm.positions // (share - 1)) - replicas[name]  # fewest extra replicas that cut the share
+        if more * lm.subarrays_per_replica > spare:
+            return replicas, tuple(steps), (f"the budget is spent: '{name}' needs {more * lm.subarrays_per_replica} "
+                                            f"more subarrays, {spare} left")
+        trial = dict(current, **{name: _with_replicas(lm, replicas[name] + more)})
         new_times = dense_stage_cycles(net, list(trial.values()), params)
         if new_times[name] >= worst:
-            return replicas, tuple(steps), f"one more replica of '{name}' does not shorten it (not sensing-bound)"
+            return replicas, tuple(steps), f"more replicas of '{name}' do not shorten it (not sensing-bound)"
         current, times = trial, new_times
-        replicas[name] += 1
-        spare -= lm.subarrays_per_replica
-        used += lm.subarrays_per_replica
+        replicas[name] += more
+        spare -= more * lm.subarrays_per_replica
+        used += more * lm.subarrays_per_replica
         steps.append(ReplicationStep(name, replicas[name], used, worst, max(times.values())))
 
 

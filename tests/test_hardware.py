@@ -8,7 +8,7 @@ import pytest
 from bsnn_sim import energy
 from bsnn_sim.actions import ACTIONS
 from bsnn_sim.arch import _CHOICES, SECTIONS, load_arch
-from bsnn_sim.errors import BsnnError, ConfigError
+from bsnn_sim.errors import BsnnError, ConfigError, SimulationError
 from bsnn_sim.functional import FunctionalSimulator
 from bsnn_sim.hardware import activity_of, dense_ops, evaluate_hardware, reprice
 from bsnn_sim.mapping import map_network
@@ -39,8 +39,8 @@ def test_energy_is_counts_times_table_leakage_included(simulated):
     assert hw.timing.action_totals["leak_subarray_cycle"] == hw.mapping.subarrays_used * total
     assert hw.timing.action_totals["leak_digital_cycle"] == total
     assert hw.timing.action_totals["leak_buffer_bit_cycle"] == 65536 * len(hw.timing.buffer_peak_bits) * total
-    state_bits = sum(lm.positions * lm.out_features * 16 * (2 if net.is_static(net.node(lm.name).input) else 1)
-                     for lm in hw.mapping.layers)
+    state_bits = sum(lm.positions * lm.out_features * (16 if lm.in_memory else 32)  # neuron / digital acc_bits
+                     * (2 if net.is_static(net.node(lm.name).input) else 1) for lm in hw.mapping.layers)
     assert hw.timing.action_totals["leak_state_bit_cycle"] == state_bits * total
     assert e["total"] == pytest.approx(sum(v for k, v in e.items() if k != "total"))
     by_layer = hw.energy_by_layer_pj()
@@ -53,12 +53,12 @@ def test_neuron_state_counts_every_membrane_read_and_written_each_step(simulated
     hw = evaluate_hardware(net, activity_of(res), arch)
     steps, n = net.time_steps, hw.n_images
     for lm in hw.mapping.layers:
-        neurons = lm.positions * lm.out_features
+        neurons, w = lm.positions * lm.out_features, 16 if lm.in_memory else 32  # neuron / digital acc_bits
         static = net.is_static(net.node(lm.name).input)
-        extra = neurons * 16 * (steps - 1) if static else 0  # a static layer reads its stored current at t >= 1
-        assert hw.timing.actions[lm.name]["state_read_bit"] == n * (neurons * 16 * steps + extra), lm.name
-        stored = neurons * 16 if static else 0  # ... and writes it once at t = 0
-        assert hw.timing.actions[lm.name]["state_write_bit"] == n * (neurons * 16 * steps + stored), lm.name
+        extra = neurons * w * (steps - 1) if static else 0  # a static layer reads its stored current at t >= 1
+        assert hw.timing.actions[lm.name]["state_read_bit"] == n * (neurons * w * steps + extra), lm.name
+        stored = neurons * w if static else 0  # ... and writes it once at t = 0
+        assert hw.timing.actions[lm.name]["state_write_bit"] == n * (neurons * w * steps + stored), lm.name
 
 
 def test_update_time_scales_with_neurons_over_lanes(simulated):
@@ -253,3 +253,33 @@ def test_skipping_zero_inputs_charges_only_the_performed_macs(simulated):
         assert lean.timing.actions[name]["digital_mac"] <= dense.timing.actions[name]["digital_mac"]
     assert lean.energy_breakdown_pj()["digital_mac"] < dense.energy_breakdown_pj()["digital_mac"]
     assert lean.timing.latency_cycles.mean() <= dense.timing.latency_cycles.mean()
+
+
+def test_bottleneck_mapping_matches_fill_throughput_on_a_fraction_of_the_area(simulated):
+    net, res, arch = simulated
+    runs = {policy: evaluate_hardware(net, activity_of(res), arch.replace(**{"chip.replication": policy}),
+                                      pipelined=True) for policy in ("bottleneck", "fill")}
+    lean, full = runs["bottleneck"], runs["fill"]
+    assert full.mapping.subarrays_used == 196 * 8  # conv2: one replica of 8 subarrays per position
+    assert lean.mapping.subarrays_used < full.mapping.subarrays_used / 8
+    assert lean.timing.throughput_ips >= 0.97 * full.timing.throughput_ips
+    assert lean.area_um2()["total"] < full.area_um2()["total"] / 4
+
+
+def test_accumulator_width_is_enforced_and_reported(simulated):
+    from bsnn_sim.hardware import functional_simulator, saturation_report
+
+    net, res, arch = simulated
+    images = np.random.default_rng(1).integers(0, 256, size=(24, 1, 28, 28), dtype=np.uint8)
+    labels = np.zeros(24, np.int64)
+    exact = FunctionalSimulator(net, 288).run(images, labels)
+    wide = functional_simulator(net, arch.replace(**{"neuron.acc_bits": 64, "digital.acc_bits": 64})).run(images, labels)
+    assert set(wide.saturated) == {n.name for n in net.compute_nodes()}
+    assert not any(v.any() for v in wide.saturated.values()) and saturation_report(wide).endswith("none")
+    np.testing.assert_array_equal(wide.scores, exact.scores)
+    # conv1 (digital, theta 3908) in 13 bits: its pixel currents overrun the register
+    narrow = functional_simulator(net, arch.replace(**{"digital.acc_bits": 13})).run(images, labels)
+    assert narrow.saturated["conv1"].sum() > 0 and not narrow.saturated["conv2"].any()
+    assert "conv1" in saturation_report(narrow)
+    with pytest.raises(SimulationError, match="conv2.*threshold 3875 does not fit a 12-bit accumulator"):
+        functional_simulator(net, arch.replace(**{"neuron.acc_bits": 12})).run(images, labels)

@@ -257,18 +257,23 @@ NEURON_ARGS = dict(seed=st.integers(0, 2**31), static=st.booleans(), b=st.intege
 
 
 @SETTINGS
-@given(bounded=st.booleans(), **NEURON_ARGS)
-def test_integrate_and_fire_matches_ref(bounded, seed, static, b, m, n_out, steps, residual, res_static,
+@given(bounded=st.booleans(), acc_bits=st.one_of(st.none(), st.integers(4, 40)), **NEURON_ARGS)
+def test_integrate_and_fire_matches_ref(bounded, acc_bits, seed, static, b, m, n_out, steps, residual, res_static,
                                         res_fill, ties, small):
     frac_bits = seed % 5 if small or ties else seed % 25
     cur, bias, theta, res, gain = neuron_case(seed, static, b, m, n_out, steps, frac_bits, residual,
                                               res_static, res_fill, ties, small)
+    if acc_bits is not None:  # every threshold must fit the accumulator
+        theta = np.minimum(theta.astype(np.int64), 2 ** (acc_bits - 1) - 1).astype(np.int32)
     bound = int(np.abs(cur.astype(np.int64)).max()) if bounded else None
-    got, counts = integrate_and_fire(cur, steps, bias, theta, frac_bits, res, gain, bound)
-    want, want_counts = integrate_and_fire_ref(cur, steps, bias, theta, frac_bits, res, gain)
+    got, counts, clamped = integrate_and_fire(cur, steps, bias, theta, frac_bits, res, gain, bound, acc_bits)
+    want, want_counts, want_clamped = integrate_and_fire_ref(cur, steps, bias, theta, frac_bits, res, gain, acc_bits)
     assert got.dtype == np.uint64 and got.shape == (steps, b, m, -(-n_out // 64))
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(counts, want_counts)
+    np.testing.assert_array_equal(clamped, want_clamped)
+    if acc_bits is None:
+        assert not clamped.any()
     if ties and not residual:  # the tie fires
         assert unpack_bits(got[0, 0, 0], n_out).all()
 
@@ -289,8 +294,8 @@ def test_membrane_near_the_int32_limit_is_exact(current):
     cur = np.full((1, 1, 1, 2), current, np.int32)
     bias = np.zeros(2, np.int32)
     theta = np.array([2**31 - 1, 1], np.int32)
-    got, counts = integrate_and_fire(cur, 4, bias, theta, 0, max_abs_current=current)
-    want, want_counts = integrate_and_fire_ref(cur, 4, bias, theta, 0)
+    got, counts, _ = integrate_and_fire(cur, 4, bias, theta, 0, max_abs_current=current)
+    want, want_counts, _ = integrate_and_fire_ref(cur, 4, bias, theta, 0)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(counts, want_counts)
     assert unpack_bits(got[:, 0, 0], 2)[:, 0].tolist() == [0, 0, 0, int(4 * current >= 2**31 - 1)]
@@ -300,21 +305,42 @@ def test_integrate_and_fire_by_hand():
     """Drive (3 << 1) - 1 = 5 each step. theta 5: U = 5, a tie, fires and resets to 0,
     every step. theta 7: U = 5 (silent), 10 (fires, 3), 8 (fires, 1)."""
     cur = np.array([[[[3, 3]]]], np.int32)
-    spk, counts = integrate_and_fire(cur, 3, np.array([1, 1], np.int32), np.array([5, 7], np.int32), 1)
+    spk, counts, _ = integrate_and_fire(cur, 3, np.array([1, 1], np.int32), np.array([5, 7], np.int32), 1)
     assert unpack_bits(spk[:, 0, 0], 2).tolist() == [[1, 0], [1, 1], [1, 1]]
     assert counts[:, 0].tolist() == [1, 2, 2]
 
 
+def test_a_saturating_accumulator_by_hand():
+    """acc_bits 4: U in [-8, 7]. Drive +5 with theta 7: U = 5, 10 -> clamped to 7 (fires, 0),
+    5. Drive -5 with theta 7: -5, -10 -> clamped to -8, -13 -> -8: two clamps, no spike.
+    Exact arithmetic would fire at step 2 and at step 3 (U = 3 + 5 = 8)."""
+    cur = np.array([[[[5, -5]]]], np.int32)
+    theta = np.array([7, 7], np.int32)
+    zero = np.zeros(2, np.int32)
+    spk, counts, clamped = integrate_and_fire(cur, 3, zero, theta, 0, acc_bits=4)
+    assert unpack_bits(spk[:, 0, 0], 2).tolist() == [[0, 0], [1, 0], [0, 0]]
+    assert clamped[:, 0].tolist() == [0, 2, 1]
+    exact, _, none = integrate_and_fire(cur, 3, zero, theta, 0)
+    assert unpack_bits(exact[:, 0, 0], 2).tolist() == [[0, 0], [1, 0], [1, 0]] and not none.any()
+    with pytest.raises(ValueError, match="threshold 9 does not fit a 4-bit"):
+        integrate_and_fire(cur, 3, zero, np.array([9, 1], np.int32), 0, acc_bits=4)
+    acc, sat = readout_accumulate(np.array([[[[6, -6]]]], np.int32), 3, zero, 0, acc_bits=4)
+    # +6: 6, 12 -> 7, 13 -> 7 (two clamps); -6: -6, -12 -> -8, -14 -> -8 (two clamps)
+    assert acc.tolist() == [[7, -8]] and sat.tolist() == [4]
+
+
 @SETTINGS
 @given(seed=st.integers(0, 2**31), static=st.booleans(), b=st.integers(1, 9), n_out=st.integers(1, 40),
-       steps=st.integers(1, 5), frac_bits=st.integers(0, 24))
-def test_readout_accumulate_matches_ref(seed, static, b, n_out, steps, frac_bits):
+       steps=st.integers(1, 5), frac_bits=st.integers(0, 24), acc_bits=st.one_of(st.none(), st.integers(2, 64)))
+def test_readout_accumulate_matches_ref(seed, static, b, n_out, steps, frac_bits, acc_bits):
     rng = np.random.default_rng(seed)
     cur = rng.integers(-5000, 5000, (1 if static else steps, b, 1, n_out)).astype(np.int32)
     bias = rng.integers(-2**30, 2**30, n_out).astype(np.int32)
-    got = readout_accumulate(cur, steps, bias, frac_bits)
+    got, sat = readout_accumulate(cur, steps, bias, frac_bits, acc_bits)
     assert got.dtype == np.int64
-    np.testing.assert_array_equal(got, readout_accumulate_ref(cur, steps, bias, frac_bits))
+    want, want_sat = readout_accumulate_ref(cur, steps, bias, frac_bits, acc_bits)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(sat, want_sat)
 
 
 def test_neuron_kernels_refuse_silent_casts():

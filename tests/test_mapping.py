@@ -95,6 +95,47 @@ def test_fill_gives_spare_replicas_to_the_largest_work_per_replica():
     assert (m["a"].replicas, m["b"].replicas, m.subarrays_used) == (1, 1, 8)
 
 
+def _two_layer_net():
+    return net_of((32, 4, 4), [
+        layer(Conv2d, "a", INPUT, (4, 32, 3, 3), padding=1),
+        layer(Conv2d, "b", "a", (4, 4, 3, 3), stride=2, padding=1),
+        Flatten("flat", "b"),
+        layer(Linear, "out", "flat", (2, 16), "int8", NeuronKind.READOUT),
+    ])
+
+
+def test_bottleneck_replicates_the_slowest_stage_by_a_hand_schedule():
+    """Dense stage cycles per image (T = 2; t_sense 4, update 1 per 64 neurons, 1 cycle
+    per 64-bit word). a: static input of 512 bits (8 words, read at t = 0 only), P = 16,
+    64 neurons, writes 64 bits: 8 + 4*ceil(16/r) + 1 + 1 at t = 0, then 1 + 1 -> 76 at r = 1.
+    b: reads 1 word, P = 4, writes 16 bits: 2 * (1 + 4*ceil(4/r) + 1 + 1) -> 38 at r = 1.
+    out: 2 * (1 read + 1 MAC cycle + 1 update) = 6; digital unit 2.
+    Steps: a 1->2 (76 -> 44), a ->3 (44 -> 38, b now slowest), b ->2 (38 -> 36),
+    a ->4 (36 -> 28); then a needs ceil(16/3) = 6 replicas (+8 subarrays) to gain."""
+    m = map_network(_two_layer_net(), arch(**{"chip.subarrays": 24}))
+    assert dict(m.stage_cycles) == {"a": 28, "b": 22, "out": 6, "digital_unit": 2}
+    got = [(st.layer, st.replicas, st.subarrays_used, st.bottleneck_before, st.bottleneck_after) for st in m.steps]
+    assert got == [("a", 2, 12, 76, 44), ("a", 3, 16, 44, 38), ("b", 2, 20, 38, 36), ("a", 4, 24, 36, 28)]
+    assert m.steps[0].gain == pytest.approx(76 / 44 - 1)
+    assert "budget is spent: 'a' needs 8 more subarrays, 0 left" in m.stop_reason
+    assert "step 4: a -> 4 replicas" in m.report()
+    # unbounded: a ->6 (28 -> 24), a ->8 (24 -> 22), b ->4 (22 -> 20), a ->16 (20 -> 16), one per position
+    m = map_network(_two_layer_net(), arch(**{"chip.subarrays": 4096}))
+    assert [(st.layer, st.replicas, st.bottleneck_after) for st in m.steps][4:] == [
+        ("a", 6, 24), ("a", 8, 22), ("b", 4, 20), ("a", 16, 16)]
+    assert m.subarrays_used == 16 * 4 + 4 * 4 and "one replica per position" in m.stop_reason
+
+
+def test_bottleneck_stops_at_a_digital_stage_and_a_budget_caps_it():
+    # out: 2 * (1 + 32 + 1) = 68 cycles: a 1 -> 2 replicas (76 -> 68), then out is the slowest
+    m = map_network(_two_layer_net(), arch(**{"digital.macs_per_cycle": 1}))
+    assert [(st.layer, st.replicas, st.bottleneck_after) for st in m.steps] == [("a", 2, 68)]
+    assert dict(m.stage_cycles)["out"] == 68 and dict(m.stage_cycles)["digital_unit"] == 64
+    assert "digital layer 'out'" in m.stop_reason
+    capped = map_network(_two_layer_net(), arch(**{"chip.subarray_budget": 12}))
+    assert capped.subarrays_used == 12 and len(capped.steps) == 1
+
+
 def test_too_small_chip_names_layer_need_and_what_is_left():
     net = tiny_network()  # conv2 needs 4 subarrays, fc1 needs 5
     with pytest.raises(MappingError, match=r"layer 'fc1' needs 5 subarrays .* only 2 of the 6 subarrays"):

@@ -214,7 +214,7 @@ def sample_chip(net: Network, mapping: Mapping, arch: ArchConfig, seed: np.rando
         offsets = scale * c.offset_sigma_mv * 1e-3 * rng.standard_normal((lm.replicas, k_n, groups, sa.rows_per_phase))
         n_idx = np.arange(n_out)
         offset_v = offsets[:, :, n_idx // sa.rows, (n_idx % sa.rows) % sa.rows_per_phase]
-        row_const = np.ascontiguousarray(np.broadcast_to(nneg, (lm.replicas,) + nneg.shape), np.int64)
+        row_const = np.array(np.broadcast_to(nneg, (lm.replicas,) + nneg.shape), np.int64)  # a writable copy (calibration adds to it)
         lay = LayerArray(lm.name, ncol, w, conv, offset_v, r_p, tmr, r_on, ap, row_const)
         _transfer(lay, arch, f_bias)
         layers[lm.name] = lay

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import energy
 from ..arch import ArchConfig
-from ..energy import ACTIONS
+from ..actions import DYNAMIC_ACTIONS
 from ..mapping import Mapping
 from ..network import Network
 from .chip import Chip, sample_chip
@@ -78,7 +78,7 @@ def dynamic_energy_pj(net: Network, mapping: Mapping, arch: ArchConfig, result, 
     from ..timing.costs import layer_costs
 
     costs = layer_costs(net, mapping, arch, activity_of(result))
-    counts = {a: sum(int(c.actions[a].sum()) for c in costs) for a in ACTIONS}
+    counts = {a: sum(int(c.actions[a].sum()) for c in costs) for a in DYNAMIC_ACTIONS}
     table = dict(energy.action_energies(arch))
     table["sense_array"] *= array_factor
     return energy.price(counts, table)["total"] / max(len(result.labels), 1)

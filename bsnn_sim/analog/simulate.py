@@ -23,7 +23,7 @@ class AnalogSimulator(FunctionalSimulator):
     """Functional simulation of ``net`` on ``chip`` (sampled for the same mapping)."""
 
     def __init__(self, net: Network, chip: Chip, chunk_columns: int | None = None, collect_offsets: bool = False):
-        super().__init__(net, chunk_columns)
+        super().__init__(net, chunk_columns, chip.arch.neuron.acc_bits, chip.arch.digital.acc_bits)
         self.chip = chip
         self.collect_offsets = collect_offsets  # sum errors per converter (calibration)
         self.offset_sums = {name: np.zeros(lay.row_const.shape, np.int64) for name, lay in chip.layers.items()}
@@ -44,7 +44,7 @@ class AnalogSimulator(FunctionalSimulator):
     def _current(self, layer: _Layer, x, image_index: np.ndarray) -> np.ndarray:
         name = layer.node.name
         if name not in self.chip.layers:
-            return layer.product(x)
+            return super()._current(layer, x, image_index)
         arr = self.chip.layers[name]
         hwc, kernel, stride, pad, out_hw = self._geometry[name]
         steps, b = x.words.shape[:2]

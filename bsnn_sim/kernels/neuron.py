@@ -13,6 +13,12 @@ that no value can exceed it)::
 
 A readout neuron only integrates, ``A = sum_t ((I[t] << F) - b)``, and does not fire.
 
+Accumulator width. With ``acc_bits = a`` the membrane is an ``a``-bit signed register
+that *saturates*: after the additions of a step ``U`` is clamped to
+``[-2^(a-1), 2^(a-1) - 1]`` before the compare, and each clamp is counted (per step and
+image: the ``saturated`` output). A readout accumulator saturates the same way after
+each step's addition. Without ``acc_bits`` the arithmetic is exact (64-bit).
+
 Layout. Currents are int32 ``(T', B, M, N)`` (``M`` output positions, 1 for a linear
 layer); ``T' = 1`` stands for a static current, the same at every one of the ``T`` steps.
 Spikes are bit-packed along the neurons (:mod:`.bits`): ``(T, B, M, ceil(N / 64))``
@@ -29,36 +35,44 @@ from .bits import WORD_BITS, n_words, popcount
 
 
 @njit(inline="always")
-def _fire(u, drive, theta, lanes):
-    """One step of ``lanes`` <= 64 neurons without residual; returns their spike word.
-    Arithmetic stays in the membrane type (int32 or int64)."""
+def _fire(u, drive, theta, lanes, lo, hi):
+    """One step of ``lanes`` <= 64 neurons without residual; returns their spike word and
+    the number of membranes clamped to ``[lo, hi]``. Arithmetic stays in the membrane
+    type (int32 or int64)."""
     word = np.uint64(0)
+    clamped = 0
     for j in range(lanes):
         v = u.dtype.type(u[j] + drive[j])
+        clamped += (v > hi) + (v < lo)
+        v = min(max(v, lo), hi)
         fire = v >= theta[j]
         u[j] = u.dtype.type(v - theta[j]) if fire else v
         word |= np.uint64(fire) << np.uint64(j)
-    return word
+    return word, clamped
 
 
 @njit(inline="always")
-def _fire_residual(u, drive, theta, gain, r, lanes):
+def _fire_residual(u, drive, theta, gain, r, lanes, lo, hi):
     """:func:`_fire` adding ``gain[j]`` where bit ``j`` of the residual word ``r`` is set
     (a mask, not a branch, so that the loop vectorises)."""
     word = np.uint64(0)
+    clamped = 0
     for j in range(lanes):
         bit = u.dtype.type((r >> np.uint64(j)) & np.uint64(1))
         v = u.dtype.type(u[j] + drive[j] + (gain[j] & -bit))
+        clamped += (v > hi) + (v < lo)
+        v = min(max(v, lo), hi)
         fire = v >= theta[j]
         u[j] = u.dtype.type(v - theta[j]) if fire else v
         word |= np.uint64(fire) << np.uint64(j)
-    return word
+    return word, clamped
 
 
 @njit(parallel=True, cache=True)
-def _integrate_fire(cur, bias, theta, frac_bits, res, gain, spikes, counts):
-    """Fill ``spikes`` (T, B, M, Nw) and ``counts`` (T, B); ``res`` has 0 steps when the
-    layer has no residual. The membrane type is that of ``theta`` and ``gain``. Each
+def _integrate_fire(cur, bias, theta, frac_bits, res, gain, lo, hi, spikes, counts, saturated):
+    """Fill ``spikes`` (T, B, M, Nw), ``counts`` and ``saturated`` (T, B); ``res`` has 0
+    steps when the layer has no residual; membranes are clamped to ``[lo, hi]``. The
+    membrane type is that of ``theta``, ``gain``, ``lo`` and ``hi``. Each
     (image, position, word) keeps its <= 64 membranes in a local buffer while t runs
     inside; a static current's drive is computed once."""
     steps, b_n, m_n, n_w = spikes.shape
@@ -71,6 +85,7 @@ def _integrate_fire(cur, bias, theta, frac_bits, res, gain, spikes, counts):
         g = np.empty(WORD_BITS, theta.dtype)
         for t in range(steps):
             counts[t, b] = 0
+            saturated[t, b] = 0
         for m in range(m_n):
             for wi in range(n_w):
                 n0 = wi * WORD_BITS
@@ -86,24 +101,30 @@ def _integrate_fire(cur, bias, theta, frac_bits, res, gain, spikes, counts):
                             drive[j] = u.dtype.type((np.int64(row[j]) << f) - np.int64(bias[n0 + j]))
                     if res.shape[0] > 0:
                         r = res[min(t, res.shape[0] - 1), b, m, wi]
-                        word = _fire_residual(u, drive, th, g, r, lanes)
+                        word, clamped = _fire_residual(u, drive, th, g, r, lanes, lo, hi)
                     else:
-                        word = _fire(u, drive, th, lanes)
+                        word, clamped = _fire(u, drive, th, lanes, lo, hi)
                     spikes[t, b, m, wi] = word
                     counts[t, b] += np.int32(popcount(word))
+                    saturated[t, b] += np.int32(clamped)
 
 
 @njit(parallel=True, cache=True)
-def _readout(cur, steps, bias, frac_bits, acc):
-    """``acc[b, n] = sum over t < steps of (cur[t or 0, b, 0, n] << F) - bias[n]``."""
+def _readout(cur, steps, bias, frac_bits, lo, hi, acc, saturated):
+    """``acc[b, n] = sum over t < steps of (cur[t or 0, b, 0, n] << F) - bias[n]``, the
+    running sum clamped to ``[lo, hi]`` after each step (clamps counted per image)."""
     f = np.int64(frac_bits)
     b_n, n_out = acc.shape
     for b in prange(b_n):
+        clamped = 0
         for n in range(n_out):
             a = np.int64(0)
             for t in range(steps):
                 a += (np.int64(cur[min(t, cur.shape[0] - 1), b, 0, n]) << f) - np.int64(bias[n])
+                clamped += (a > hi) + (a < lo)
+                a = min(max(a, lo), hi)
             acc[b, n] = a
+        saturated[b] = clamped
 
 
 def _currents(cur: np.ndarray, steps: int) -> np.ndarray:
@@ -123,34 +144,50 @@ def _vector(v: np.ndarray, n_out: int, name: str) -> np.ndarray:
 
 
 def _membrane_type(steps: int, max_abs_current: int | None, frac_bits: int, bias: np.ndarray,
-                   res_gain: np.ndarray) -> type:
+                   res_gain: np.ndarray, acc_bits: int | None = None) -> type:
     """int32 when it provably holds every membrane value, else int64.
 
     With ``D = (max |I| << F) + max |bias| + max |g|`` every drive term is within
     ``[-D, D]``; the membrane only falls by ``theta`` from a value ``>= theta``, so after
-    ``t`` steps both ``U`` and the pre-reset value lie within ``[-t D, t D]``.
+    ``t`` steps both ``U`` and the pre-reset value lie within ``[-t D, t D]``. A
+    saturating ``acc_bits`` accumulator keeps ``|U| <= 2^(acc_bits-1)``, so the
+    pre-clamp value lies within ``2^(acc_bits-1) + D``.
     """
     if max_abs_current is None:
         return np.int64
     bound = ((int(max_abs_current) << int(frac_bits)) + int(np.abs(bias.astype(np.int64)).max(initial=0))
              + int(np.abs(res_gain.astype(np.int64)).max(initial=0)))
-    return np.int32 if steps * bound < 2**31 else np.int64
+    reach = steps * bound if acc_bits is None else min(steps * bound, 2 ** (acc_bits - 1) + bound)
+    return np.int32 if reach < 2**31 else np.int64
+
+
+def accumulator_range(acc_bits: int | None) -> tuple[int, int]:
+    """``(lo, hi)`` of a signed ``acc_bits`` accumulator (64-bit when None)."""
+    bits = 64 if acc_bits is None else int(acc_bits)
+    if not 2 <= bits <= 64:
+        raise ValueError(f"acc_bits must be within 2..64, got {acc_bits}")
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
 def integrate_and_fire(cur: np.ndarray, steps: int, bias: np.ndarray, theta: np.ndarray,
                        frac_bits: int, res: np.ndarray | None = None,
                        res_gain: np.ndarray | None = None,
-                       max_abs_current: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """IF neurons over ``steps`` time steps: packed spikes ``(T, B, M, Nw)`` uint64 and the
-    number of spikes per step and image ``(T, B)`` int32.
+                       max_abs_current: int | None = None,
+                       acc_bits: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IF neurons over ``steps`` time steps: packed spikes ``(T, B, M, Nw)`` uint64, the
+    number of spikes per step and image ``(T, B)`` int32, and the number of membranes
+    clamped per step and image ``(T, B)`` int32 (0 without ``acc_bits``).
 
     ``cur`` int32 ``(T' in {1, T}, B, M, N)``; ``bias``, ``theta`` int32 ``(N,)``;
     ``res`` packed uint64 ``(T' in {1, T}, B, M, Nw)`` and ``res_gain`` int32 ``(N,)``
     are given together or not at all. ``max_abs_current``, a bound on ``|I|`` known to
     the caller (e.g. ``sum |w| * max x``), lets the kernel use 32-bit membranes (twice
     the vector lanes) where they provably cannot overflow; the result is the same.
+    ``acc_bits``: saturating membranes of that width (module docstring); every
+    threshold must fit, ``theta <= 2^(acc_bits-1) - 1``.
     """
     steps = int(steps)
+    lo, hi = accumulator_range(acc_bits)
     cur = _currents(cur, steps)
     _, b_n, m_n, n_out = cur.shape
     n_w = n_words(n_out)
@@ -163,33 +200,46 @@ def integrate_and_fire(cur: np.ndarray, steps: int, bias: np.ndarray, theta: np.
     elif res.dtype != np.uint64 or res.shape[0] not in (1, steps) or res.shape[1:] != (b_n, m_n, n_w):
         raise ValueError(f"res must be uint64 ({{1, {steps}}}, {b_n}, {m_n}, {n_w}), got {res.dtype} {res.shape}")
     res_gain = _vector(res_gain, n_out, "res_gain")
-    membrane = _membrane_type(steps, max_abs_current, frac_bits, bias, res_gain)
+    if n_out and int(theta.max()) > hi:
+        raise ValueError(f"a threshold {int(theta.max())} does not fit a {acc_bits}-bit accumulator (max {hi})")
+    membrane = _membrane_type(steps, max_abs_current, frac_bits, bias, res_gain, acc_bits)
+    info = np.iinfo(membrane)
+    lo, hi = max(lo, info.min), min(hi, info.max)
     spikes = np.empty((steps, b_n, m_n, n_w), np.uint64)
     counts = np.empty((steps, b_n), np.int32)
+    saturated = np.empty((steps, b_n), np.int32)
     _integrate_fire(cur, bias, theta.astype(membrane), int(frac_bits), np.ascontiguousarray(res),
-                    res_gain.astype(membrane), spikes, counts)
-    return spikes, counts
+                    res_gain.astype(membrane), membrane(lo), membrane(hi), spikes, counts, saturated)
+    return spikes, counts, saturated
 
 
-def readout_accumulate(cur: np.ndarray, steps: int, bias: np.ndarray, frac_bits: int) -> np.ndarray:
+def readout_accumulate(cur: np.ndarray, steps: int, bias: np.ndarray, frac_bits: int,
+                       acc_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Readout accumulators after ``steps`` steps, int64 ``(B, N)``, from int32 currents
-    ``(T' in {1, T}, B, 1, N)``: ``A = sum_t (I[t] << F) - bias``."""
+    ``(T' in {1, T}, B, 1, N)``: ``A = sum_t (I[t] << F) - bias`` (saturating at
+    ``acc_bits``), and the clamps per image ``(B,)`` int64."""
     steps = int(steps)
     cur = _currents(cur, steps)
+    lo, hi = accumulator_range(acc_bits)
     acc = np.empty((cur.shape[1], cur.shape[3]), np.int64)
-    _readout(cur, steps, _vector(bias, cur.shape[3], "bias"), int(frac_bits), acc)
-    return acc
+    saturated = np.empty(cur.shape[1], np.int64)
+    _readout(cur, steps, _vector(bias, cur.shape[3], "bias"), int(frac_bits), np.int64(lo), np.int64(hi), acc,
+             saturated)
+    return acc, saturated
 
 
 def integrate_and_fire_ref(cur: np.ndarray, steps: int, bias: np.ndarray, theta: np.ndarray,
                            frac_bits: int, res: np.ndarray | None = None,
-                           res_gain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                           res_gain: np.ndarray | None = None,
+                           acc_bits: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NumPy twin of :func:`integrate_and_fire`: unpacked 0/1 arithmetic step by step, the
     spikes packed at the end with ``np.packbits``."""
+    lo, hi = accumulator_range(acc_bits)
     cur = np.broadcast_to(cur.astype(np.int64), (steps,) + cur.shape[1:])
     n_out = cur.shape[-1]
     u = np.zeros(cur.shape[1:], np.int64)
     fired = np.zeros(cur.shape, bool)
+    saturated = np.zeros((steps, cur.shape[1]), np.int32)
     if res is not None:
         bits = np.unpackbits(res.view(np.uint8), axis=-1, bitorder="little")[..., :n_out]
         r = np.broadcast_to(bits.astype(np.int64), cur.shape)
@@ -197,15 +247,25 @@ def integrate_and_fire_ref(cur: np.ndarray, steps: int, bias: np.ndarray, theta:
         u = u + cur[t] * (np.int64(1) << np.int64(frac_bits)) - bias.astype(np.int64)
         if res is not None:
             u = u + res_gain.astype(np.int64) * r[t]
+        saturated[t] = ((u > hi) | (u < lo)).reshape(len(u), -1).sum(axis=1)
+        u = np.clip(u, lo, hi)
         fired[t] = u >= theta.astype(np.int64)
         u = u - np.where(fired[t], theta.astype(np.int64), 0)
     pad = -n_out % WORD_BITS
     padded = np.concatenate([fired, np.zeros(fired.shape[:-1] + (pad,), bool)], axis=-1)
     words = np.packbits(padded, axis=-1, bitorder="little").view(np.uint64)
-    return words, fired.reshape(steps, cur.shape[1], -1).sum(axis=2).astype(np.int32)
+    return words, fired.reshape(steps, cur.shape[1], -1).sum(axis=2).astype(np.int32), saturated
 
 
-def readout_accumulate_ref(cur: np.ndarray, steps: int, bias: np.ndarray, frac_bits: int) -> np.ndarray:
-    """NumPy twin of :func:`readout_accumulate`."""
+def readout_accumulate_ref(cur: np.ndarray, steps: int, bias: np.ndarray, frac_bits: int,
+                           acc_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy twin of :func:`readout_accumulate`: the running sum clamped step by step."""
+    lo, hi = accumulator_range(acc_bits)
     cur = np.broadcast_to(cur.astype(np.int64), (steps,) + cur.shape[1:])[:, :, 0, :]
-    return (cur * (np.int64(1) << np.int64(frac_bits)) - bias.astype(np.int64)).sum(axis=0)
+    acc = np.zeros(cur.shape[1:], np.int64)
+    saturated = np.zeros(cur.shape[1], np.int64)
+    for t in range(steps):
+        acc = acc + cur[t] * (np.int64(1) << np.int64(frac_bits)) - bias.astype(np.int64)
+        saturated += ((acc > hi) | (acc < lo)).sum(axis=1)
+        acc = np.clip(acc, lo, hi)
+    return acc, saturated

@@ -39,10 +39,11 @@ neuron_add         in-memory: ``C * N`` partial sums; digital: ``P * N``; a stat
 neuron_update      ``P * N`` every step: bias subtraction and threshold compare of
                    every neuron, whether or not any input arrived (dynamic threshold)
 neuron_fire        the layer's output spikes (0 for the readout)
-state_read_bit     ``P * N * acc_bits`` every step (each membrane read once), plus
-                   ``P * N * acc_bits`` at ``t >= 1`` of a static layer (its stored current)
-state_write_bit    ``P * N * acc_bits`` every step, plus ``P * N * acc_bits`` at ``t = 0``
-                   of a static layer (storing the current)
+state_read_bit     ``P * N * w`` every step (each membrane read once), plus ``P * N * w``
+                   at ``t >= 1`` of a static layer (its stored current); ``w`` is
+                   ``neuron.acc_bits`` (in-memory layer) or ``digital.acc_bits``
+state_write_bit    ``P * N * w`` every step, plus ``P * N * w`` at ``t = 0`` of a static
+                   layer (storing the current)
 digital_mac        ``P * N * F`` (digital layers; static: ``t = 0`` only); with
                    ``digital.skip_zero_inputs`` only those with a nonzero input
                    (the activity's ``digital_macs``)
@@ -231,7 +232,7 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
             core = -(-macs // mpc)
             acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64))
         acts["neuron_update"] = np.full(shape, p * n, np.int64)
-        state = p * n * params.acc_bits
+        state = p * n * params.state_bits(lm.in_memory)
         stored = static * state  # a static layer's current: written at t = 0, read after
         acts["state_read_bit"] = np.broadcast_to(state + stored * (1 - mask), shape).astype(np.int64)
         acts["state_write_bit"] = np.broadcast_to(state + stored * mask, shape).astype(np.int64)

@@ -2,8 +2,8 @@
 
 Besides cycles and the dynamic action counts of :mod:`.costs`, the run counts the
 leakage block-cycles (:mod:`bsnn_sim.actions`) over its ``total_cycles``: per layer its
-subarrays, its neuron-state bits (``P * N * acc_bits``, twice for a static layer that
-stores its current) and the bits of its input spike buffers (``capacity_bits`` each);
+subarrays, its neuron-state bits (``P * N * w``, ``w`` the layer's accumulator width,
+twice for a static layer that stores its current) and the bits of its input spike buffers (``capacity_bits`` each);
 for the chip the shared digital unit (``SHARED``).
 """
 
@@ -27,7 +27,7 @@ def powered_blocks(costs: list, mapping, params) -> dict:
     out = {}
     for c in costs:
         lm = mapping[c.name]
-        state_bits = lm.positions * lm.out_features * params.acc_bits * (2 if c.static else 1)
+        state_bits = lm.positions * lm.out_features * params.state_bits(lm.in_memory) * (2 if c.static else 1)
         buffer_bits = params.buffer_capacity_bits * sum(e.producer != INPUT for e in c.in_edges)
         out[c.name] = {"leak_subarray_cycle": lm.subarrays, "leak_state_bit_cycle": state_bits,
                        "leak_buffer_bit_cycle": buffer_bits}

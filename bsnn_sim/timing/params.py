@@ -9,7 +9,7 @@ whose record equals its own. A new timing-relevant key must be added here to rea
 engine at all.
 
 The functional pass's own parameters that change the activity (chunk width
-``columns``, accumulator width ``acc_bits``) are part of the record too.
+``columns``, accumulator widths) are part of the record too.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ class TimingParams:
     settle_cycles: int
     latch_cycles: int
     skip_zero_chunks: bool
-    acc_bits: int  # functional pass: membrane width (saturating)
+    acc_bits: int  # functional pass: membrane width of in-memory layers (saturating)
+    digital_acc_bits: int  # ... of digital layers
     update_cycles: int  # one pass of the update lanes
     update_lanes: int
     buffer_capacity_bits: int
@@ -47,6 +48,10 @@ class TimingParams:
     def t_sense_cycles(self) -> int:
         """One sensing phase: drive + settle + latch."""
         return self.drive_cycles + self.settle_cycles + self.latch_cycles
+
+    def state_bits(self, in_memory: bool) -> int:
+        """Width of one neuron's state: ``acc_bits`` (in-memory layer) or ``digital_acc_bits``."""
+        return self.acc_bits if in_memory else self.digital_acc_bits
 
     @property
     def budget(self) -> int:
@@ -69,7 +74,7 @@ def timing_params(arch: ArchConfig | TimingParams) -> TimingParams:
         rows_per_phase=arch.subarray.rows_per_phase, drive_cycles=arch.cycles(s.t_drive_ns, "sensing.t_drive_ns"),
         settle_cycles=arch.cycles(s.t_settle_ns, "sensing.t_settle_ns"),
         latch_cycles=arch.cycles(s.t_latch_ns, "sensing.t_latch_ns"), skip_zero_chunks=s.skip_zero_chunks,
-        acc_bits=n.acc_bits, update_cycles=arch.cycles(n.t_update_ns, "neuron.t_update_ns"),
+        acc_bits=n.acc_bits, digital_acc_bits=arch.digital.acc_bits, update_cycles=arch.cycles(n.t_update_ns, "neuron.t_update_ns"),
         update_lanes=n.update_lanes, buffer_capacity_bits=b.capacity_bits, buffer_width_bits=b.width_bits,
         buffer_ports=b.ports, access_cycles=arch.cycles(b.t_access_ns, "buffer.t_access_ns"),
         macs_per_cycle=arch.digital.macs_per_cycle, skip_zero_inputs=arch.digital.skip_zero_inputs,
