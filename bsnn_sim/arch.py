@@ -119,7 +119,8 @@ class Neuron:
 class Buffer:
     capacity_bits: int = 65536  # inter-layer spike buffer size
     width_bits: int = 64  # one read or write moves this many spikes
-    ports: int = 1  # concurrent accesses
+    ports: int = 1  # words moved per access (ports of the buffer SRAM)
+    port_sharing: str = "shared"  # "shared": reads and writes use the same ports | "separate": 1R1W SRAM
     t_access_ns: float = 0.5
     e_read_pj_per_bit: float = 0.1  # 8 KB SRAM scratchpad at 65 nm
     e_write_pj_per_bit: float = 0.12
@@ -132,6 +133,8 @@ class Digital:
     """Unit for the non-binary first and last layers (int8 weights, uint8 pixels)."""
 
     macs_per_cycle: int = 64
+    arbitration: str = "fifo"  # shared unit: "fifo" (first come) | "oldest_image" (lowest image, then earliest layer)
+    batch_cycles: int = 0  # requests of at most this many cycles (0: a whole compute phase)
     skip_zero_inputs: bool = False  # event-driven: multiply only nonzero pixels and spikes
     e_mac_pj: float = 0.45  # one 8x8-bit multiply + accumulate at 65 nm
     area_um2: float = 50000.0  # 64 MACs of ~700 um^2 + control
@@ -172,7 +175,8 @@ SECTIONS = {
     "digital": Digital, "chip": Chip, "driver": Driver, "supply": Supply,
 }
 _CHOICES = {("chip", "replication"): ("none", "bottleneck", "fill"), ("neuron", "state_storage"): ("sram", "register"),
-            ("supply", "read_regulator"): ("ldo", "switched"), ("converter", "kind"): ("adc", "time")}
+            ("supply", "read_regulator"): ("ldo", "switched"), ("converter", "kind"): ("adc", "time"),
+            ("buffer", "port_sharing"): ("shared", "separate"), ("digital", "arbitration"): ("fifo", "oldest_image")}
 
 
 @dataclass(frozen=True)

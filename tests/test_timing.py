@@ -46,8 +46,10 @@ def chain(steps=4):
 
 def arch(**overrides):
     # a 32 fF converter input lets the tiny 4-column subarrays of these scenarios settle
-    # within the 1 ns phase (settling itself is tested in test_energy.py)
-    return ArchConfig().replace(**{"chip.replication": "none", "converter.c_sample_ff": 32.0, **overrides})
+    # within the 1 ns phase (settling itself is tested in test_energy.py); the hand
+    # schedules below are for 1R1W buffers unless a test shares the ports
+    return ArchConfig().replace(**{"chip.replication": "none", "converter.c_sample_ff": 32.0,
+                                   "buffer.port_sharing": "separate", **overrides})
 
 
 def activity(net, m, positions, chunks=None, spikes=0, n=1):
@@ -90,6 +92,47 @@ def test_positions_spread_over_replicas_one_timeout_each():
     env.process(group.sense(7))
     env.run()
     assert env.now == 3 * T_SENSE and group.busy_cycles == 7 * T_SENSE
+
+
+@pytest.mark.parametrize("batch, policy, ends", [
+    (0, "fifo", {"A": 6, "B": 10}),  # whole phases: A [0, 6], B waits, [6, 10]
+    (0, "oldest_image", {"A": 6, "B": 10}),  # nothing to choose: only B waits
+    (2, "fifo", {"A": 10, "B": 8}),  # A [0,2] B [2,4] A [4,6] B [6,8] A [8,10]
+    (2, "oldest_image", {"A": 10, "B": 6}),  # A [0,2] B [2,4] B [4,6] A [6,8] A [8,10]
+])
+def test_digital_unit_arbitration_by_hand(batch, policy, ends):
+    """A (image 1, layer 0) asks at 0 for 6 cycles; B (image 0, layer 5) asks at 1 for 4."""
+    from bsnn_sim.timing.digital import DigitalUnit
+
+    env = Clock()
+    unit = DigitalUnit(env, policy, batch)
+    done = {}
+
+    def job(name, at, cycles, image, layer):
+        yield env.timeout(at)
+        yield from unit.compute(cycles, image, layer)
+        done[name] = env.now
+
+    env.process(job("A", 0, 6, 1, 0))
+    env.process(job("B", 1, 4, 0, 5))
+    env.run()
+    assert done == ends and unit.busy_cycles == 10
+
+
+def test_oldest_image_first_keeps_a_pipelined_image_from_waiting_behind_the_next():
+    """Rate-coded int8 first layer d1 and int8 readout share the digital unit (8 MACs per
+    cycle, 2-cycle batches). Pipelined, FIFO lets image 1's d1 take turns with image 0's
+    readout; oldest-image-first serves image 0's readout batches first."""
+    net = Network.build((1, 4, 4), 2, Encoding(EncodingKind.RATE), [
+        layer(Conv2d, "d1", INPUT, (4, 1, 1, 1), "int8"), layer(Conv2d, "l2", "d1", (4, 4, 1, 1)),
+        Flatten("flat", "l2"), layer(Linear, "out", "flat", (2, 64), "int8", NeuronKind.READOUT)])
+    lat = {}
+    for policy in ("fifo", "oldest_image"):
+        a = arch(**{"digital.arbitration": policy, "digital.macs_per_cycle": 8, "digital.batch_cycles": 2})
+        m = map_network(net, a)
+        lat[policy] = simulate_timing(net, m, a, activity(net, m, 1, n=2), pipelined=True).latency_cycles
+    serial = simulate_timing(net, m, a, activity(net, m, 1, n=2)).latency_cycles
+    assert serial[0] <= lat["oldest_image"][0] < lat["fifo"][0]
 
 
 # ---- one layer-step ------------------------------------------------------------------
@@ -168,6 +211,45 @@ def test_a_mapping_made_for_another_timing_record_is_refused():
     m = map_network(net, arch())
     with pytest.raises(SimulationError, match="buffer_capacity_bits: 65536 vs 64"):
         simulate_timing(net, m, arch(**{"buffer.capacity_bits": 64}), activity(net, m, 1))
+
+
+def wide_then_narrow(steps=3):
+    """input (1,4,4) threshold spikes (16 bits) -> l1 binary 1x1 conv 1->16 (P = 16, static
+    input; 256 output bits = 4 words) -> l2 binary 1x1 conv 16->4 (64 bits) -> flatten ->
+    out int8 readout 64->2 (128 MACs = 2 cycles)."""
+    return Network.build((1, 4, 4), steps, Encoding(EncodingKind.THRESHOLD), [
+        layer(Conv2d, "l1", INPUT, (16, 1, 1, 1)),
+        layer(Conv2d, "l2", "l1", (4, 16, 1, 1)),
+        Flatten("flat", "l2"),
+        layer(Linear, "out", "flat", (2, 64), "int8", NeuronKind.READOUT),
+    ])
+
+
+def test_one_buffer_port_serializes_a_read_and_the_next_write():
+    """256 update lanes: every update is 1 cycle. l1: t0 read 1 + sense 4 + update 1, writes
+    4 words [6, 10]; t1, t2 (static input): update 1 + write 4. l2 reads 4 words, senses 4,
+    updates 1 and writes 1 word: 10 cycles a step; out: read 1 + 2 MAC cycles + update 1.
+
+    1R1W buffer: l1 writes step 1 at [11, 15], step 2 at [16, 20] (finishes 10, 15, 20);
+    l2 runs [10, 20], [20, 30], [30, 40]; out ends at 44: latency 44.
+
+    One shared port on l2.in: l2 reads step 0 at [10, 14], so l1 (ready at 11) writes step 1
+    at [14, 18] (3 stall cycles); l1 then updates [18, 19] and writes step 2 at [19, 23],
+    holding the port when l2 asks for it at 20 to read step 1 (3 stall cycles): l2 reads
+    [23, 27] and ends at 33, then [33, 43]; out ends at 47: latency 47."""
+    net = wide_then_narrow()
+    runs = {}
+    for sharing in ("separate", "shared"):
+        a = arch(**{"buffer.port_sharing": sharing, "neuron.update_lanes": 256})
+        m = map_network(net, a)
+        runs[sharing] = simulate_timing(net, m, a, activity(net, m, 1))
+    two, one = runs["separate"], runs["shared"]
+    assert two.step_finish["l1"].tolist() == [[10, 15, 20]] and two.stalls["buffer_port:l2.in"] == 0
+    assert two.step_finish["l2"].tolist() == [[20, 30, 40]] and two.latency_cycles.tolist() == [44]
+    assert one.step_finish["l1"].tolist() == [[10, 18, 23]] and one.stalls["buffer_port:l2.in"] == 6
+    assert one.step_finish["l2"].tolist() == [[20, 33, 43]] and one.latency_cycles.tolist() == [47]
+    assert closed_form_latency(net, map_network(net, arch(**{"neuron.update_lanes": 256})),
+                               arch(**{"neuron.update_lanes": 256}), activity(net, m, 1)) == 44
 
 
 # ---- images, pipelining, counts ----------------------------------------------------------
@@ -271,6 +353,7 @@ def scenario(draw):
                 "converter.bits": 9,
                 "buffer.width_bits": draw(st.sampled_from([8, 64])),
                 "buffer.ports": draw(st.integers(1, 2)),
+                "buffer.port_sharing": draw(st.sampled_from(["separate", "shared"])),
                 "buffer.t_access_ns": draw(st.sampled_from([0.5, 1.0])),
                 "neuron.t_update_ns": draw(st.sampled_from([0.0, 0.5, 1.5])),
                 "digital.macs_per_cycle": draw(st.sampled_from([1, 16, 64])),

@@ -12,9 +12,13 @@ the number of bits held.
 - *read* (consumer): wait for the step's token, read the words (same access cost),
   then free the step's bits (``Container.get``).
 
-Reads and writes use separate ports (``ports`` each), so a consumer reading step t
-never delays the producer writing step t+1. The access phases themselves are timed
-by the layers (see :mod:`.tile`); this class holds the storage and its statistics.
+Ports (``buffer.port_sharing``). "shared" (default): one bank of ``ports`` ports
+serves reads and writes alike, so a consumer reading step t and the producer writing
+step t+1 take turns: each access phase holds the bank (a SimPy Resource) for its whole
+duration, and the wait is counted as the buffer's port stall. "separate": a 1R1W SRAM,
+reads and writes never contend. Contention is resolved per access phase (a whole
+step's words), not per word. The access phases themselves are timed by the layers (see
+:mod:`.tile`); this class holds the storage, the ports and their statistics.
 
 InputMemory holds the input images (pixels or encoder spikes) and is never full; image
 ``i`` becomes readable at its injection time.
@@ -26,11 +30,14 @@ import simpy
 
 
 class SpikeBuffer:
-    def __init__(self, env: simpy.Environment, name: str, bits: int, capacity_bits: int):
+    def __init__(self, env: simpy.Environment, name: str, bits: int, capacity_bits: int, shared_ports: bool = True):
         self.env = env
         self.name = name
         self.bits = bits
         self.capacity_bits = capacity_bits
+        self.read_port = simpy.Resource(env, capacity=1)
+        self.write_port = self.read_port if shared_ports else simpy.Resource(env, capacity=1)
+        self.port_wait_cycles = 0
         self.space = simpy.Container(env, capacity=capacity_bits, init=0)
         self.steps = simpy.Store(env)
         self.stall_cycles = 0
@@ -52,6 +59,14 @@ class SpikeBuffer:
         yield self.space.put(self.bits)
         self.stall_cycles += self.env.now - asked
         self._hold(self.bits)
+
+    def port(self, port: simpy.Resource):
+        """Process body: acquire ``port`` (counting the wait); returns the request to release."""
+        asked = self.env.now
+        req = port.request()
+        yield req
+        self.port_wait_cycles += self.env.now - asked
+        return req
 
     def publish(self, token):
         """The step is written: the consumer may read it."""

@@ -36,10 +36,10 @@ class Chip:
                 if e.bits > cap:
                     raise SimulationError(f"spike buffer '{e.name}' needs {e.bits} bits for one time step but "
                                           f"buffer.capacity_bits = {cap}")
-                self.buffers[e.name] = SpikeBuffer(self.env, e.name, e.bits, cap)
+                self.buffers[e.name] = SpikeBuffer(self.env, e.name, e.bits, cap, params.shared_ports)
         self.inputs = InputMemory(self.env, n_images)
-        self.digital = DigitalUnit(self.env)
-        self.tiles = [Tile(self, c, n_images, steps) for c in costs]
+        self.digital = DigitalUnit(self.env, params.arbitration, params.batch_cycles)
+        self.tiles = [Tile(self, c, n_images, steps, k) for k, c in enumerate(costs)]
         self.image_start = [None] * n_images
         self.image_end = [None] * n_images
 

@@ -62,6 +62,7 @@ def simulate_timing(net, mapping, arch, activity: Activity, images=None, pipelin
     for name, buf in chip.buffers.items():
         util[f"buffer:{name}"] = buf.mean_occupancy(total)
         stalls[f"buffer:{name}"] = buf.stall_cycles
+        stalls[f"buffer_port:{name}"] = buf.port_wait_cycles
     per_layer, _ = action_totals(costs)
     blocks = powered_blocks(costs, mapping, params)
     for layer, held in blocks.items():

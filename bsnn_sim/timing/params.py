@@ -38,8 +38,11 @@ class TimingParams:
     buffer_width_bits: int
     buffer_ports: int
     access_cycles: int  # one buffer word access
+    shared_ports: bool  # reads and writes of a buffer use the same ports
     macs_per_cycle: int
     skip_zero_inputs: bool
+    arbitration: str  # digital unit: "fifo" | "oldest_image"
+    batch_cycles: int  # digital unit: cycles per request (0: whole phase)
     subarrays: int
     replication: str
     subarray_budget: int  # 0: all of ``subarrays``
@@ -77,5 +80,7 @@ def timing_params(arch: ArchConfig | TimingParams) -> TimingParams:
         acc_bits=n.acc_bits, digital_acc_bits=arch.digital.acc_bits, update_cycles=arch.cycles(n.t_update_ns, "neuron.t_update_ns"),
         update_lanes=n.update_lanes, buffer_capacity_bits=b.capacity_bits, buffer_width_bits=b.width_bits,
         buffer_ports=b.ports, access_cycles=arch.cycles(b.t_access_ns, "buffer.t_access_ns"),
-        macs_per_cycle=arch.digital.macs_per_cycle, skip_zero_inputs=arch.digital.skip_zero_inputs,
+        shared_ports=b.port_sharing == "shared", macs_per_cycle=arch.digital.macs_per_cycle,
+        skip_zero_inputs=arch.digital.skip_zero_inputs, arbitration=arch.digital.arbitration,
+        batch_cycles=arch.digital.batch_cycles,
         subarrays=arch.chip.subarrays, replication=arch.chip.replication, subarray_budget=arch.chip.subarray_budget)

@@ -8,12 +8,13 @@ that step are in its buffers and the previous layer-step has finished, so layers
 time steps pipeline. Phases of a layer-step (cycle costs in :mod:`.costs`):
 
 1. *read*: wait for the step in every input buffer (or the image in the InputMemory),
-   read it (one timeout), free the buffer space;
+   take each input buffer's read port (in name order; with shared ports the producer's
+   write may hold it), read (one timeout), release, free the buffer space;
 2. *drive + sense* on the SubarrayGroup (one timeout per busy replica), or *compute*
    on the DigitalUnit (one timeout); skipped when it costs 0 cycles;
 3. *accumulate + fire* in the NeuronArray (one timeout);
-4. *write*: reserve room in every consumer's buffer (stalls while full), write (one
-   timeout), publish the step. The readout writes nothing; its step 3 at ``t = T-1``
+4. *write*: reserve room in every consumer's buffer (stalls while full), take their
+   write ports (in name order), write (one timeout), release, publish the step. The readout writes nothing; its step 3 at ``t = T-1``
    ends the image.
 """
 
@@ -25,8 +26,9 @@ from .subarray import SubarrayGroup
 
 
 class Tile:
-    def __init__(self, chip, costs, n_images: int, steps: int):
+    def __init__(self, chip, costs, n_images: int, steps: int, order: int = 0):
         env = self.env = chip.env
+        self.order = order  # network position: ranks digital-unit requests
         self.chip = chip
         self.costs = costs
         self.name = costs.name
@@ -34,7 +36,7 @@ class Tile:
         self.neurons = NeuronArray(env, costs.name, costs.update_cycles)
         self.subarrays = (SubarrayGroup(env, costs.name, costs.replicas, costs.cycles_per_position)
                           if costs.in_memory else None)
-        self.outputs = [chip.buffers[e.name] for e in costs.out_edges]
+        self.outputs = sorted((chip.buffers[e.name] for e in costs.out_edges), key=lambda b: b.name)
         self._reads = [[(e, chip.buffers.get(e.name)) for e in costs.reads(t)] for t in range(steps)]
         self._read_cycles = [costs.read_cycles(t) for t in range(steps)]
         self._core = costs.core.tolist()
@@ -64,8 +66,13 @@ class Tile:
         if t == 0 and any(buf is None for _, buf in reads):
             chip.note_start(i, start)
         if self._read_cycles[t]:
+            held = []
+            for buf in sorted((b for _, b in reads if b is not None), key=lambda b: b.name):
+                held.append((buf.read_port, (yield from buf.port(buf.read_port))))
             yield env.timeout(self._read_cycles[t])
             self.read_busy += self._read_cycles[t]
+            for port, req in held:
+                port.release(req)
         for _, buf in reads:
             if buf is not None:
                 buf.free()
@@ -77,7 +84,7 @@ class Tile:
             if self.subarrays is not None:
                 yield from self.subarrays.sense(self._positions[i][t])
             else:
-                yield from chip.digital.compute(core)
+                yield from chip.digital.compute(core, i, self.order)
             if trace is not None:
                 trace.append((self.name, i, t, "sense" if self.subarrays is not None else "compute", begin, env.now))
         begin = env.now
@@ -98,8 +105,13 @@ class Tile:
             yield from buf.reserve()
         cycles = self.costs.write_cycles
         if cycles:
+            held = []
+            for buf in self.outputs:
+                held.append((buf.write_port, (yield from buf.port(buf.write_port))))
             yield env.timeout(cycles)
             self.write_busy += cycles
+            for port, req in held:
+                port.release(req)
         for buf in self.outputs:
             buf.publish((i, t))
         if self.chip.trace is not None:
