@@ -79,6 +79,7 @@ class Sensing:
     t_settle_ns: float = 1.0  # source-line voltage settles; array current flows
     t_latch_ns: float = 0.5  # converter latches, neuron adds the partial sum
     skip_zero_chunks: bool = True  # an all-zero input chunk is not sensed (I = 0 exactly)
+    hold_through_latch: bool = True  # bit lines driven until the latch ends (False: released once sampled)
     c_sl_ff_per_column: float = 1.0  # source-line node: one cell's two access-FET sources (+ converter.c_sample_ff)
 
 
@@ -165,7 +166,7 @@ class Driver:
 class Supply:
     """Generation of the read rail V_rd from VDD."""
 
-    read_regulator: str = "ldo"  # "ldo": efficiency V_rd / VDD | "switched": switched_efficiency
+    read_regulator: str = "ldo"  # "ldo": efficiency V_rd / VDD | "switched": switched_efficiency | "ideal": not counted
     switched_efficiency: float = 0.85
 
 
@@ -175,7 +176,7 @@ SECTIONS = {
     "digital": Digital, "chip": Chip, "driver": Driver, "supply": Supply,
 }
 _CHOICES = {("chip", "replication"): ("none", "bottleneck", "fill"), ("neuron", "state_storage"): ("sram", "register"),
-            ("supply", "read_regulator"): ("ldo", "switched"), ("converter", "kind"): ("adc", "time"),
+            ("supply", "read_regulator"): ("ldo", "switched", "ideal"), ("converter", "kind"): ("adc", "time"),
             ("buffer", "port_sharing"): ("shared", "separate"), ("digital", "arbitration"): ("fifo", "oldest_image")}
 
 

@@ -37,8 +37,9 @@ More symbols:
               t_drive + t_settle + t_latch (sensing.*_ns); the bit lines are
               driven from the drive phase through the latch
     eta       efficiency of the V_rd rail from VDD: V_rd / VDD for a linear
-              regulator (supply.read_regulator = "ldo"), or
-              supply.switched_efficiency ("switched")
+              regulator (supply.read_regulator = "ldo"),
+              supply.switched_efficiency ("switched"), or 1 ("ideal": a rail
+              generated off the macro and not counted, as macro figures do)
     VDD       digital supply                      technology.vdd_v
     C_pre     gate capacitance a column's pre-driver switches per drive:
               (driver.w_pullup_um + driver.w_pulldown_um) * driver.c_gate_ff_per_um
@@ -98,13 +99,17 @@ def read_rail_efficiency(arch: ArchConfig) -> float:
     """eta: energy delivered on the V_rd rail / energy drawn from VDD."""
     if arch.supply.read_regulator == "ldo":
         return arch.subarray.v_read_v / arch.technology.vdd_v
+    if arch.supply.read_regulator == "ideal":
+        return 1.0
     return arch.supply.switched_efficiency
 
 
 def t_on_ns(arch: ArchConfig) -> float:
-    """t_on: drive + settle + latch, the time a row's current flows in one sensing."""
+    """t_on: the time a row's current flows in one sensing: drive + settle + latch, or
+    drive + settle when the lines are released once the converter has sampled
+    (``sensing.hold_through_latch = false``)."""
     s = arch.sensing
-    return s.t_drive_ns + s.t_settle_ns + s.t_latch_ns
+    return s.t_drive_ns + s.t_settle_ns + (s.t_latch_ns if s.hold_through_latch else 0.0)
 
 
 def action_energies(arch: ArchConfig) -> dict[str, float]:
@@ -288,6 +293,33 @@ def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1, state_bits:
 
 PAPER_TOPS_PER_W = 176.6  # STT-BSNN, 1x288 subarray (Nguyen et al., IEEE Access 2021)
 
+# The cited (or stated) bounds of each parameter of the row figure: (key, value at the
+# low-energy end, value at the high-energy end, where the bounds come from).
+ROW_BOUNDS = (
+    ("converter.fom_fj_per_step", 2.2, 4.4, "65 nm SARs: 2.2 fJ/step [Harpe13], 4.4 fJ/step [Elzakker10]"),
+    ("converter.f_corner_mhz", 300.0, 50.0, "FoM envelope corner 50-300 MHz [Murmann]"),
+    ("mtj.tmr_pct", 150.0, 120.0, "TMR 120-150 % (reference.md)"),
+    ("subarray.c_bitline_ff", 8.0, 15.0, "bit-line capacitance 8-15 fF (the config's own estimate)"),
+    ("sensing.hold_through_latch", False, True,
+     "lines released when the converter samples (t_on 1.5 ns) or held through the latch (2 ns)"),
+    ("supply.read_regulator", "ideal", "ldo", "V_rd from outside the macro (not counted) or an LDO from VDD"),
+    ("driver.c_gate_ff_per_um", 0.8, 1.2, "gate capacitance 0.8-1.2 fF/um at 65 nm (assumption, +-20 %)"),
+    ("driver.c_latch_ff", 1.0, 3.0, "spike-latch load 1-3 fF (assumption)"),
+)
+
+
+def row_figure_range(arch: ArchConfig, bounds=ROW_BOUNDS) -> dict:
+    """The row figure (TOPS/W) at the nominal config, with every bound at its low- and
+    high-energy end together (``"best"``, ``"worst"``), and one parameter at a time
+    (``"one_at_a_time"``: key -> (TOPS/W at the low-energy end, at the high-energy end))."""
+    def tops(values: dict) -> float:
+        return tops_per_watt(arch.replace(**values))
+
+    return {"nominal": tops_per_watt(arch),
+            "best": tops({k: lo for k, lo, _, _ in bounds}),
+            "worst": tops({k: hi for k, _, hi, _ in bounds}),
+            "one_at_a_time": {k: (tops({k: lo}), tops({k: hi})) for k, lo, hi, _ in bounds}}
+
 
 def calibration_report(arch: ArchConfig) -> str:
     """The derivation of one row sensing's energy, TOPS/W against the paper's 176.6 and
@@ -314,6 +346,13 @@ def calibration_report(arch: ArchConfig) -> str:
     ]
     for key, (lo, hi) in sensitivity(arch).items():
         lines.append(f"  {key:<28} {lo:10.1f} {hi:9.1f}")
+    rng = row_figure_range(arch)
+    lines += ["", f"  row figure over the cited bounds: {rng['worst']:.1f} .. {rng['best']:.1f} TOPS/W "
+              f"(nominal {rng['nominal']:.1f}; paper {PAPER_TOPS_PER_W})",
+              "  bound (low-energy end .. high-energy end)          TOPS/W"]
+    for key, lo, hi, why in ROW_BOUNDS:
+        a, b = rng["one_at_a_time"][key]
+        lines.append(f"  {key:<28} {str(lo):>7} .. {str(hi):<7} {a:7.1f} .. {b:<7.1f} {why}")
     lines += ["", "  action               pJ per action"]
     lines += [f"  {k:<20} {v:8.4f}" for k, v in action_energies(arch).items()]
     return "\n".join(lines)

@@ -305,3 +305,22 @@ def test_unknown_key_is_a_config_error_naming_it(tmp_path, text, key):
 def test_out_of_range_value_is_a_config_error_naming_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError, match=re.escape(key)):
         load_arch(write(tmp_path, text))
+
+
+def test_row_figure_range_corners_by_hand(paper):
+    # low-energy end of every bound: TMR 150 %, t_on = 1.5 ns (released at sampling), an
+    # ideal V_rd rail, C_BL = 8 + 1 fF, pre-drivers (6 + 3.3) um x 0.8 fF/um + a 1 fF
+    # latch, a 2.2 fJ/step ADC whose envelope corner is 300 MHz (500 MS/s: Nyquist 250 MHz)
+    array = 0.3 ** 2 / 4 * 288 * sum(energy.cell_conductances(paper)) * 1.5e-9 * 1e12
+    drive = 288 * 9e-15 * 0.09 * 1e12
+    predrive = 288 * (9.3 * 0.8 + 1.0) * 1e-3
+    convert = 2.2e-3 * math.sqrt(1 + (250 / 300) ** 2) * 512
+    rng = energy.row_figure_range(paper)
+    assert rng["best"] == pytest.approx(576 / (array + drive + predrive + convert), rel=1e-9)
+    assert rng["nominal"] == energy.tops_per_watt(paper)
+    assert rng["worst"] < rng["nominal"] < rng["best"]
+    for key, (lo, hi) in rng["one_at_a_time"].items():
+        assert hi <= rng["nominal"] <= lo, key  # the paper config sits at the high-energy end or between
+    assert energy.read_rail_efficiency(paper.replace(**{"supply.read_regulator": "ideal"})) == 1.0
+    released = paper.replace(**{"sensing.hold_through_latch": False})
+    assert energy.t_on_ns(released) == 1.5
