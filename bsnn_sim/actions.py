@@ -16,6 +16,9 @@ state_write_bit    one bit of neuron state written
 buffer_read_bit    one spike bit read from a spike buffer
 buffer_write_bit   one spike bit written into a spike buffer
 digital_mac        one 8x8-bit multiply-accumulate of the digital unit
+weight_read_bit    one int8 weight bit fetched from the digital unit's weight memory
+wire_bit_pitch     one bit carried one subarray pitch across the chip (data movement)
+psum_pitch         one partial sum carried one subarray pitch to its neuron
 =================  ==================================================================
 
 Leakage actions are *block-cycles*: one block (or one bit of storage) powered for one
@@ -26,11 +29,13 @@ leak_subarray_cycle      one subarray's periphery (drivers, converter, control)
 leak_state_bit_cycle     one bit of neuron-state storage
 leak_buffer_bit_cycle    one bit of spike-buffer SRAM
 leak_digital_cycle       the digital unit
+leak_weight_bit_cycle    one bit of the digital unit's weight memory
 =======================  ============================================================
 """
 
 DYNAMIC_ACTIONS = ("sense_array", "drive_bitlines", "predrive", "convert", "neuron_add", "neuron_update",
                    "neuron_fire", "state_read_bit", "state_write_bit", "buffer_read_bit", "buffer_write_bit",
-                   "digital_mac")
-LEAKAGE_ACTIONS = ("leak_subarray_cycle", "leak_state_bit_cycle", "leak_buffer_bit_cycle", "leak_digital_cycle")
+                   "digital_mac", "weight_read_bit", "wire_bit_pitch", "psum_pitch")
+LEAKAGE_ACTIONS = ("leak_subarray_cycle", "leak_state_bit_cycle", "leak_buffer_bit_cycle", "leak_digital_cycle",
+                   "leak_weight_bit_cycle")
 ACTIONS = DYNAMIC_ACTIONS + LEAKAGE_ACTIONS

@@ -136,6 +136,9 @@ class Digital:
     macs_per_cycle: int = 64
     arbitration: str = "fifo"  # shared unit: "fifo" (first come) | "oldest_image" (lowest image, then earliest layer)
     batch_cycles: int = 0  # requests of at most this many cycles (0: a whole compute phase)
+    e_weight_read_pj_per_bit: float = 0.1  # weight memory (SRAM, sized to the digital layers' int8 weights)
+    weight_area_um2_per_bit: float = 1.0
+    weight_p_leak_pw_per_bit: float = 20.0
     skip_zero_inputs: bool = False  # event-driven: multiply only nonzero pixels and spikes
     e_mac_pj: float = 0.45  # one 8x8-bit multiply + accumulate at 65 nm
     area_um2: float = 50000.0  # 64 MACs of ~700 um^2 + control
@@ -148,6 +151,8 @@ class Chip:
     subarrays: int = 4096  # in-memory subarrays available on the chip
     replication: str = "bottleneck"  # "none" | "bottleneck" | "fill" (see bsnn_sim/mapping.py)
     subarray_budget: int = 0  # subarrays the replication may use in all; 0: chip.subarrays
+    c_wire_ff_per_um: float = 0.2  # global wire capacitance (data movement across the chip)
+    wire_activity: float = 0.5  # fraction of moved bits that toggle their wire
     p_leak_uw_per_subarray: float = 1.0  # peripheral leakage of one subarray
     periphery_area_um2_per_subarray: float = 400.0  # word-line driver, SL switch, control (drivers: subarray)
 
@@ -322,6 +327,7 @@ def _check(cfg: ArchConfig, src: str):
     need(cfg.mtj.r_p_ohm > 0 and cfg.mtj.v_half_v > 0, "mtj.r_p_ohm/v_half_v", (cfg.mtj.r_p_ohm, cfg.mtj.v_half_v),
          "must be > 0")
     need(cfg.neuron.update_lanes >= 1, "neuron.update_lanes", cfg.neuron.update_lanes, "must be >= 1")
+    need(cfg.chip.wire_activity <= 1, "chip.wire_activity", cfg.chip.wire_activity, "allowed range 0..1")
     need(0 < cfg.supply.switched_efficiency <= 1, "supply.switched_efficiency", cfg.supply.switched_efficiency,
          "allowed range 0 < efficiency <= 1")
     cfg.t_sense_cycles  # noqa: B018  (raises if a phase is not a whole number of cycles)

@@ -112,6 +112,13 @@ def t_on_ns(arch: ArchConfig) -> float:
     return s.t_drive_ns + s.t_settle_ns + (s.t_latch_ns if s.hold_through_latch else 0.0)
 
 
+def pitch_um(arch: ArchConfig) -> float:
+    """One subarray pitch: the side of a square of one subarray's area (cells, drivers,
+    converters, row accumulators, periphery), the unit of on-chip distance."""
+    one = area_um2(arch, 1, 0)
+    return math.sqrt(sum(one[k] for k in ("cells", "drivers", "converters", "neurons", "periphery")))
+
+
 def action_energies(arch: ArchConfig) -> dict[str, float]:
     """Energy of one of each action (:mod:`bsnn_sim.actions`), in pJ.
 
@@ -136,10 +143,16 @@ def action_energies(arch: ArchConfig) -> dict[str, float]:
       the register file's ``neuron.reg_e_*_pj_per_bit``.
     - ``buffer_read_bit`` / ``buffer_write_bit``: one spike bit moved through the buffer.
     - ``digital_mac``: one 8x8-bit MAC of the digital unit (first and last layers).
+    - ``weight_read_bit``: one weight bit from the digital unit's weight memory
+      (``digital.e_weight_read_pj_per_bit``).
+    - ``wire_bit_pitch``: one bit over one subarray pitch p of wire, switching with
+      probability a: E = a * c_wire * p * VDD^2 (``chip.wire_activity``,
+      ``chip.c_wire_ff_per_um``); p = sqrt(area of one subarray) (:func:`pitch_um`).
+    - ``psum_pitch``: one partial sum of ``converter.bits`` bits over one pitch.
     - ``leak_*_cycle``: leakage power x t_clk of one block (or bit) for one cycle:
       subarray ``chip.p_leak_uw_per_subarray``, state bit ``buffer.p_leak_pw_per_bit``
       or ``neuron.reg_p_leak_pw_per_bit``, buffer bit ``buffer.p_leak_pw_per_bit``,
-      digital unit ``digital.p_leak_uw``.
+      digital unit ``digital.p_leak_uw``, weight bit ``digital.weight_p_leak_pw_per_bit``.
     """
     s, n, vdd = arch.subarray, arch.subarray.columns, arch.technology.vdd_v
     g_p, g_ap = cell_conductances(arch)
@@ -151,6 +164,7 @@ def action_energies(arch: ArchConfig) -> dict[str, float]:
     sram = arch.neuron.state_storage == "sram"
     nr, b = arch.neuron, arch.buffer
     t_clk = arch.technology.t_clk_ns
+    wire_pj = arch.chip.wire_activity * arch.chip.c_wire_ff_per_um * pitch_um(arch) * vdd ** 2 * 1e-3
     return {
         "sense_array": array_j * 1e12 + wordline_fj * 1e-3,
         "drive_bitlines": n * bitline_capacitance_ff(arch) * s.v_read_v ** 2 / eta * 1e-3,
@@ -164,10 +178,14 @@ def action_energies(arch: ArchConfig) -> dict[str, float]:
         "buffer_read_bit": b.e_read_pj_per_bit,
         "buffer_write_bit": b.e_write_pj_per_bit,
         "digital_mac": arch.digital.e_mac_pj,
+        "weight_read_bit": arch.digital.e_weight_read_pj_per_bit,
+        "wire_bit_pitch": wire_pj,
+        "psum_pitch": wire_pj * arch.converter.bits,
         "leak_subarray_cycle": arch.chip.p_leak_uw_per_subarray * t_clk * 1e-3,
         "leak_state_bit_cycle": (b.p_leak_pw_per_bit if sram else nr.reg_p_leak_pw_per_bit) * t_clk * 1e-9,
         "leak_buffer_bit_cycle": b.p_leak_pw_per_bit * t_clk * 1e-9,
         "leak_digital_cycle": arch.digital.p_leak_uw * t_clk * 1e-3,
+        "leak_weight_bit_cycle": arch.digital.weight_p_leak_pw_per_bit * t_clk * 1e-9,
     }
 
 
@@ -264,9 +282,11 @@ def sensitivity(arch: ArchConfig, rel: float = 0.1, keys=SENSITIVITY_KEYS) -> di
     return out
 
 
-def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1, state_bits: int = 0) -> dict[str, float]:
+def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1, state_bits: int = 0,
+             weight_bits: int = 0) -> dict[str, float]:
     """Area in um^2 of ``n_subarrays`` subarrays, ``n_buffers`` spike buffers,
-    ``state_bits`` bits of neuron-state storage and one digital unit.
+    ``state_bits`` bits of neuron-state storage, one digital unit and its
+    ``weight_bits`` of weight memory.
 
     Per subarray: M * N cells of area_f2 * F^2 (F = technology node); N column drivers
     (spike latch, BL and BLB drivers); rows_per_phase converters; M row accumulators;
@@ -286,6 +306,7 @@ def area_um2(arch: ArchConfig, n_subarrays: int, n_buffers: int = 1, state_bits:
         "neuron_state": state_bits * (arch.buffer.area_um2_per_bit if arch.neuron.state_storage == "sram"
                                       else arch.neuron.reg_area_um2_per_bit),
         "digital": arch.digital.area_um2,
+        "weights": weight_bits * arch.digital.weight_area_um2_per_bit,
     }
     out["total"] = sum(out.values())
     return out

@@ -34,14 +34,17 @@ OP_CONVENTION = ("1 synapse = 1 MAC = 2 ops; ops_dense = 2*P*N*F*T over all comp
                  "(T = 1 for a layer whose input is static)")
 
 
-def dense_ops(net: Network, mapping: Mapping) -> int:
-    """2 x synaptic MACs of one inference with every input present (static layers once)."""
+def dense_ops(net: Network, mapping: Mapping, digital_only: bool = False) -> int:
+    """2 x synaptic MACs of one inference with every input present (static layers once);
+    ``digital_only``: the digital layers' MACs (not doubled)."""
     total = 0
     for lm in mapping.layers:
+        if digital_only and lm.in_memory:
+            continue
         node = net.node(lm.name)
         steps = 1 if net.is_static(node.input) else net.time_steps
-        total += 2 * lm.macs_per_step * steps
-    return total
+        total += lm.macs_per_step * steps
+    return total if digital_only else 2 * total
 
 
 @dataclass
@@ -51,6 +54,7 @@ class HardwareResult:
     timing: TimingResult
     table: EnergyTable  # prices the counts; its timing record equals timing.params
     ops_dense_per_image: int
+    digital_macs_dense_per_image: int = 0  # the digital layers' MACs with every input present
 
     def __post_init__(self):
         self.table.price_run({}, self.timing.params)  # refuses a table derived for another timing
@@ -72,9 +76,13 @@ class HardwareResult:
         return out
 
     def area_um2(self) -> dict:
-        """Subarrays used, one spike buffer per buffer edge, the neuron state, the digital unit."""
-        state_bits = sum(b.get("leak_state_bit_cycle", 0) for b in self.timing.blocks.values())
-        return energy.area_um2(self.arch, self.mapping.subarrays_used, len(self.timing.buffer_peak_bits), state_bits)
+        """Subarrays used, one spike buffer per buffer edge, the neuron state, the digital
+        unit and its weight memory."""
+        blocks = self.timing.blocks.values()
+        state_bits = sum(b.get("leak_state_bit_cycle", 0) for b in blocks)
+        weight_bits = sum(b.get("leak_weight_bit_cycle", 0) for b in blocks)
+        return energy.area_um2(self.arch, self.mapping.subarrays_used, len(self.timing.buffer_peak_bits), state_bits,
+                               weight_bits)
 
     def ops_sensed_per_image(self) -> float:
         """2 x (programmed synapses of every row sensing performed + digital MACs) per image."""
@@ -109,6 +117,8 @@ class HardwareResult:
             "subarrays_used": self.mapping.subarrays_used,
             "subarrays_available": self.mapping.subarrays_available,
             "cell_utilization": self.mapping.utilization,
+            "digital_macs_per_inference": self.timing.action_totals["digital_mac"] / self.n_images,
+            "digital_macs_dense_per_inference": self.digital_macs_dense_per_image,
             "utilization": self.timing.utilization,
             "stalls_cycles": self.timing.stalls,
         }
@@ -142,6 +152,8 @@ class HardwareResult:
             f"efficiency: {s['tops_per_w']:.1f} TOPS/W (dense ops), {s['tops_per_w_sensed']:.1f} TOPS/W "
             f"(performed ops); row sensing alone {s['tops_per_w_row_sensing']:.1f} TOPS/W "
             f"[{OP_CONVENTION}]",
+            f"digital unit: {s['digital_macs_per_inference']:,.0f} of {s['digital_macs_dense_per_inference']:,} dense "
+            f"MACs per inference (zero inputs {'skipped' if self.timing.params.skip_zero_inputs else 'multiplied'})",
             f"area: {s['area_mm2']:.3f} mm2, {s['tops_per_mm2']:.3f} TOPS/mm2; subarrays "
             f"{s['subarrays_used']}/{s['subarrays_available']}, cell utilization {s['cell_utilization']:.1%}",
             "utilization (busy fraction): " + ", ".join(
@@ -157,7 +169,8 @@ def evaluate_hardware(net: Network, activity: Activity, arch: ArchConfig, images
     ``arch`` for the activity of ``images``."""
     mapping = mapping or map_network(net, arch)
     timing = simulate_timing(net, mapping, arch, activity, images, pipelined=pipelined)
-    return HardwareResult(arch, mapping, timing, energy.energy_table(arch), dense_ops(net, mapping))
+    return HardwareResult(arch, mapping, timing, energy.energy_table(arch), dense_ops(net, mapping),
+                          dense_ops(net, mapping, digital_only=True))
 
 
 def reprice(result: HardwareResult, table: EnergyTable) -> HardwareResult:
@@ -172,7 +185,8 @@ def reprice(result: HardwareResult, table: EnergyTable) -> HardwareResult:
     if not isinstance(table, EnergyTable):
         raise ConfigError(f"reprice takes an EnergyTable (bsnn_sim.energy.energy_table(arch)), "
                           f"got {type(table).__name__}")
-    return HardwareResult(result.arch, result.mapping, result.timing, table, result.ops_dense_per_image)
+    return HardwareResult(result.arch, result.mapping, result.timing, table, result.ops_dense_per_image,
+                          result.digital_macs_dense_per_image)
 
 
 def functional_simulator(net: Network, arch: ArchConfig):

@@ -103,6 +103,20 @@ def test_leakage_entries_are_power_times_one_clock_cycle(paper):
     assert reg["leak_state_bit_cycle"] == pytest.approx(50e-12 * 0.5e-9 * 1e12)
 
 
+def test_wire_and_weight_entries_by_hand(paper):
+    # one subarray: cells 150 x 0.065^2 x 288 + drivers 17 x 288 + converter 1200 + accumulator 400
+    # + periphery 400 um^2; a pitch is its square root
+    area = 150 * 0.065 ** 2 * 288 + 17 * 288 + 1200 + 400 + 400
+    assert energy.pitch_um(paper) == pytest.approx(math.sqrt(area))
+    e = energy.action_energies(paper)
+    bit = 0.5 * 0.2e-15 * math.sqrt(area) * 1.0 ** 2 * 1e12  # a * c_wire [F/um] * p [um] * VDD^2, in pJ
+    assert e["wire_bit_pitch"] == pytest.approx(bit)
+    assert e["psum_pitch"] == pytest.approx(9 * bit)  # a 9-bit partial sum
+    assert e["weight_read_bit"] == 0.1
+    assert e["leak_weight_bit_cycle"] == pytest.approx(20e-12 * 0.5e-9 * 1e12)
+    assert energy.area_um2(paper, 1, weight_bits=6422528)["weights"] == pytest.approx(6422528.0)
+
+
 def test_neuron_state_is_priced_as_the_chosen_storage(paper):
     sram = energy.action_energies(paper)
     assert (sram["state_read_bit"], sram["state_write_bit"]) == (0.1, 0.12)  # the buffer's SRAM
@@ -167,8 +181,9 @@ def test_area_adds_up_and_scales_with_subarrays(paper):
 
 COUNTS = {"sense_array": 1000, "drive_bitlines": 400, "predrive": 400, "convert": 1000, "neuron_add": 1000,
           "neuron_update": 900, "neuron_fire": 30, "state_read_bit": 16000, "state_write_bit": 16000,
-          "buffer_read_bit": 5000, "buffer_write_bit": 800, "digital_mac": 70, "leak_subarray_cycle": 9000,
-          "leak_state_bit_cycle": 10 ** 7, "leak_buffer_bit_cycle": 10 ** 6, "leak_digital_cycle": 3000}
+          "buffer_read_bit": 5000, "buffer_write_bit": 800, "digital_mac": 70, "weight_read_bit": 560,
+          "wire_bit_pitch": 40000, "psum_pitch": 300, "leak_subarray_cycle": 9000, "leak_state_bit_cycle": 10 ** 7,
+          "leak_buffer_bit_cycle": 10 ** 6, "leak_digital_cycle": 3000, "leak_weight_bit_cycle": 10 ** 6}
 
 
 def test_price_is_counts_times_energy(paper):

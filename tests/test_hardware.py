@@ -61,6 +61,60 @@ def test_neuron_state_counts_every_membrane_read_and_written_each_step(simulated
         assert hw.timing.actions[lm.name]["state_write_bit"] == n * (neurons * w * steps + stored), lm.name
 
 
+def test_weight_fetch_and_data_movement_counts_by_hand(simulated):
+    import math
+
+    net, res, arch = simulated
+    hw = evaluate_hardware(net, activity_of(res), arch)
+    a, n = hw.timing.actions, hw.n_images
+    d = max(1.0, math.sqrt(hw.mapping.subarrays_used) / 2)  # pitches to cross
+    for lm in hw.mapping.layers:
+        counts = a[lm.name]
+        if lm.in_memory:  # one chunk per position here: no partial sums travel
+            assert lm.chunks == 1 and counts["psum_pitch"] == 0 and counts["weight_read_bit"] == 0
+            moved = counts["drive_bitlines"] * 288
+        else:  # every weight once per compute pass (static first layer: once per image)
+            static = net.is_static(net.node(lm.name).input)
+            passes = n * (1 if static else net.time_steps)
+            assert counts["weight_read_bit"] == passes * 8 * lm.fan_in * lm.out_features, lm.name
+            moved = counts["weight_read_bit"]
+            assert hw.timing.blocks[lm.name]["leak_weight_bit_cycle"] == 8 * lm.fan_in * lm.out_features
+        bits = moved + counts["buffer_read_bit"] + counts["buffer_write_bit"]
+        assert abs(counts["wire_bit_pitch"] - bits * d) <= n * net.time_steps, lm.name  # rounded per layer-step
+    s = hw.summary()
+    assert s["digital_macs_per_inference"] == s["digital_macs_dense_per_inference"]  # no zero skipping here
+    assert "zero inputs multiplied" in hw.report()
+
+
+def test_a_partial_sum_travels_half_a_replica():
+    """Fan-in 8 on 4-column subarrays: 2 chunks, each partial sum crosses ceil(2/2) = 1 pitch."""
+    from bsnn_sim.arch import ArchConfig
+    from bsnn_sim.timing import Activity
+    from bsnn_sim.timing.costs import layer_costs
+    from bsnn_sim.network import INPUT, Conv2d, Encoding, EncodingKind, Flatten, Linear, Network, NeuronKind, Precision
+
+    rng = np.random.default_rng(0)
+
+    def conv(name, src, shape, precision="binary", neuron=NeuronKind.IF):
+        return (Conv2d if len(shape) == 4 else Linear)(
+            name=name, input=src, weight=rng.choice(np.array([-1, 1], np.int8), size=shape), precision=Precision(precision),
+            neuron=neuron, frac_bits=0, bias=np.zeros(shape[0], np.int32),
+            theta=None if neuron is NeuronKind.READOUT else np.ones(shape[0], np.int32))
+
+    net = Network.build((2, 4, 4), 2, Encoding(EncodingKind.THRESHOLD), [
+        conv("l1", INPUT, (8, 2, 1, 1)), conv("l2", "l1", (4, 8, 1, 1)), Flatten("flat", "l2"),
+        conv("out", "flat", (2, 64), "int8", NeuronKind.READOUT)])
+    a = ArchConfig().replace(**{"subarray.columns": 4, "converter.bits": 3, "converter.c_sample_ff": 32.0,
+                                "chip.replication": "none"})
+    m = map_network(net, a)
+    shape = (1, 2)
+    act = Activity.from_dicts({"l1": np.full(shape, 3), "l2": np.full(shape, 3)},
+                              {"l1": np.full(shape, 3), "l2": np.full(shape, 5)},
+                              {"l1": np.zeros(shape, np.int64), "l2": np.zeros(shape, np.int64)})
+    l2 = {c.name: c for c in layer_costs(net, m, a, act)}["l2"]
+    assert l2.actions["psum_pitch"].tolist() == [[5 * 4 * 1, 5 * 4 * 1]]  # 5 active chunks x 4 neurons x 1 pitch
+
+
 def test_update_time_scales_with_neurons_over_lanes(simulated):
     net, res, arch = simulated
     from bsnn_sim.timing.costs import layer_costs

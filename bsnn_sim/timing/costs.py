@@ -49,6 +49,16 @@ digital_mac        ``P * N * F`` (digital layers; static: ``t = 0`` only); with
                    (the activity's ``digital_macs``)
 buffer_read_bit    bits read by the layer at this step (all input buffers)
 buffer_write_bit   bits written at this step (every consumer's buffer; dense bitmap)
+weight_read_bit    digital layers: ``8 * min(N * F, MACs)`` per compute pass -- every
+                   int8 weight once (reused across positions), and no more weights
+                   than MACs performed when zero inputs are skipped
+wire_bit_pitch     bits crossing the chip times the distance ``d`` in subarray pitches:
+                   the input bits delivered to the spike latches (``columns`` per
+                   bit-line drive), the buffer bits read and written and the weight
+                   bits fetched; ``d = max(1, sqrt(S) / 2)`` for ``S`` subarrays in use
+                   (half the side of a square floorplan of them), rounded to an integer
+psum_pitch         ``C * N * ceil(chunks / 2)`` when a fan-in spans ``chunks > 1``
+                   subarrays: each partial sum travels on average half the replica
 =================  ==================================================================
 
 With ``sensing.skip_zero_chunks`` off, ``A = P`` and ``C = P * chunks``.
@@ -202,6 +212,7 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
     edges = edges_of(net, params)
     t_sense = params.t_sense_cycles
     mpc = params.macs_per_cycle
+    pitches = max(1.0, math.sqrt(mapping.subarrays_used) / 2)
     shape = (len(idx), steps)
     result = []
     for lm in mapping.layers:
@@ -222,7 +233,9 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
                 pos, ch = np.broadcast_to(p * mask, shape).copy(), np.broadcast_to(p * lm.chunks * mask, shape).copy()
             core = sense_cycles(pos, lm.replicas, lm.phases_per_position, params)
             acts.update(sense_array=ch * n, convert=ch * n, drive_bitlines=ch * lm.drives_per_chunk,
-                        predrive=ch * lm.drives_per_chunk, neuron_add=ch * n + (1 - mask) * p * n)
+                        predrive=ch * lm.drives_per_chunk, neuron_add=ch * n + (1 - mask) * p * n,
+                        psum_pitch=ch * n * (-(-lm.chunks // 2)) if lm.chunks > 1 else zeros)
+            moved = ch * lm.drives_per_chunk * params.columns
         else:
             pos = zeros
             if skip_inputs:
@@ -230,7 +243,9 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
             else:
                 macs = np.broadcast_to(lm.macs_per_step * mask, shape).astype(np.int64)
             core = -(-macs // mpc)
-            acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64))
+            acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64),
+                        weight_read_bit=8 * np.minimum(macs, n * lm.fan_in))
+            moved = acts["weight_read_bit"]
         acts["neuron_update"] = np.full(shape, p * n, np.int64)
         state = p * n * params.state_bits(lm.in_memory)
         stored = static * state  # a static layer's current: written at t = 0, read after
@@ -243,6 +258,8 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
         read_bits = np.array([sum(e.bits for e in (ins[1:] if static and t else ins)) for t in range(steps)])
         acts["buffer_read_bit"] = np.broadcast_to(read_bits, shape).astype(np.int64)
         acts["buffer_write_bit"] = np.full(shape, sum(e.bits for e in outs), np.int64)
+        bits = moved + acts["buffer_read_bit"] + acts["buffer_write_bit"]
+        acts["wire_bit_pitch"] = np.rint(bits * pitches).astype(np.int64)
         write = max((e.access_cycles for e in outs), default=0)
         result.append(LayerCosts(lm.name, lm.in_memory, readout, static, lm.replicas,
                                  lm.phases_per_position * t_sense, ins, outs, pos, core, update_cycles(p * n, params),

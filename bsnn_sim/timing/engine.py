@@ -4,7 +4,8 @@ Besides cycles and the dynamic action counts of :mod:`.costs`, the run counts th
 leakage block-cycles (:mod:`bsnn_sim.actions`) over its ``total_cycles``: per layer its
 subarrays, its neuron-state bits (``P * N * w``, ``w`` the layer's accumulator width,
 twice for a static layer that stores its current) and the bits of its input spike buffers (``capacity_bits`` each);
-for the chip the shared digital unit (``SHARED``).
+the int8 weights of a digital layer (its share of the digital unit's weight memory); for
+the chip the shared digital unit (``SHARED``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def powered_blocks(costs: list, mapping, params) -> dict:
         state_bits = lm.positions * lm.out_features * params.state_bits(lm.in_memory) * (2 if c.static else 1)
         buffer_bits = params.buffer_capacity_bits * sum(e.producer != INPUT for e in c.in_edges)
         out[c.name] = {"leak_subarray_cycle": lm.subarrays, "leak_state_bit_cycle": state_bits,
-                       "leak_buffer_bit_cycle": buffer_bits}
+                       "leak_buffer_bit_cycle": buffer_bits,
+                       "leak_weight_bit_cycle": 0 if lm.in_memory else 8 * lm.fan_in * lm.out_features}
     out[SHARED] = {"leak_digital_cycle": 1}
     return out
 
