@@ -52,11 +52,13 @@ buffer_write_bit   bits written at this step (every consumer's buffer; dense bit
 weight_read_bit    digital layers: ``8 * min(N * F, MACs)`` per compute pass -- every
                    int8 weight once (reused across positions), and no more weights
                    than MACs performed when zero inputs are skipped
-wire_bit_pitch     bits crossing the chip times the distance ``d`` in subarray pitches:
-                   the input bits delivered to the spike latches (``columns`` per
-                   bit-line drive), the buffer bits read and written and the weight
-                   bits fetched; ``d = max(1, sqrt(S) / 2)`` for ``S`` subarrays in use
-                   (half the side of a square floorplan of them), rounded to an integer
+wire_bit_pitch     bits crossing the chip times the distance ``d`` in subarray pitches --
+                   each active chunk's ``columns`` input bits (one trip to its replica),
+                   the buffer bits read and written and the weight bits fetched, with
+                   ``d = max(1, sqrt(S) / 2)`` for ``S`` subarrays in use (half the side
+                   of a square floorplan of them), rounded to an integer -- plus the
+                   broadcast of each chunk along its replica: ``columns`` bits over one
+                   pitch per row group it is driven on (``C * row_groups * columns``)
 psum_pitch         ``C * N * ceil(chunks / 2)`` when a fan-in spans ``chunks > 1``
                    subarrays: each partial sum travels on average half the replica
 =================  ==================================================================
@@ -235,7 +237,8 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
             acts.update(sense_array=ch * n, convert=ch * n, drive_bitlines=ch * lm.drives_per_chunk,
                         predrive=ch * lm.drives_per_chunk, neuron_add=ch * n + (1 - mask) * p * n,
                         psum_pitch=ch * n * (-(-lm.chunks // 2)) if lm.chunks > 1 else zeros)
-            moved = ch * lm.drives_per_chunk * params.columns
+            moved = ch * params.columns  # one trip of each active chunk to its replica ...
+            broadcast = ch * lm.drives_per_chunk * params.columns  # ... then one pitch per row group it is driven on
         else:
             pos = zeros
             if skip_inputs:
@@ -245,7 +248,7 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
             core = -(-macs // mpc)
             acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64),
                         weight_read_bit=8 * np.minimum(macs, n * lm.fan_in))
-            moved = acts["weight_read_bit"]
+            moved, broadcast = acts["weight_read_bit"], zeros
         acts["neuron_update"] = np.full(shape, p * n, np.int64)
         state = p * n * params.state_bits(lm.in_memory)
         stored = static * state  # a static layer's current: written at t = 0, read after
@@ -259,7 +262,7 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
         acts["buffer_read_bit"] = np.broadcast_to(read_bits, shape).astype(np.int64)
         acts["buffer_write_bit"] = np.full(shape, sum(e.bits for e in outs), np.int64)
         bits = moved + acts["buffer_read_bit"] + acts["buffer_write_bit"]
-        acts["wire_bit_pitch"] = np.rint(bits * pitches).astype(np.int64)
+        acts["wire_bit_pitch"] = np.rint(bits * pitches).astype(np.int64) + broadcast
         write = max((e.access_cycles for e in outs), default=0)
         result.append(LayerCosts(lm.name, lm.in_memory, readout, static, lm.replicas,
                                  lm.phases_per_position * t_sense, ins, outs, pos, core, update_cycles(p * n, params),
