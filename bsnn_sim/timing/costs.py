@@ -53,8 +53,8 @@ weight_read_bit    digital layers: ``8 * min(N * F, MACs)`` per compute pass -- 
                    int8 weight once (reused across positions), and no more weights
                    than MACs performed when zero inputs are skipped
 wire_bit_pitch     bits crossing the chip times the distance ``d`` in subarray pitches --
-                   each active chunk's ``columns`` input bits (one trip to its replica),
-                   the buffer bits read and written and the weight bits fetched, with
+                   each active chunk's ``columns`` input bits (one trip to its replica)
+                   and the buffer bits read and written (weights stay local), with
                    ``d = max(1, sqrt(S) / 2)`` for ``S`` subarrays in use (half the side
                    of a square floorplan of them), rounded to an integer -- plus the
                    broadcast of each chunk along its replica: ``columns`` bits over one
@@ -248,7 +248,7 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
             core = -(-macs // mpc)
             acts.update(digital_mac=macs, neuron_add=np.full(shape, p * n, np.int64),
                         weight_read_bit=8 * np.minimum(macs, n * lm.fan_in))
-            moved, broadcast = acts["weight_read_bit"], zeros
+            moved, broadcast = zeros, zeros  # the weight memory sits beside the digital unit
         acts["neuron_update"] = np.full(shape, p * n, np.int64)
         state = p * n * params.state_bits(lm.in_memory)
         stored = static * state  # a static layer's current: written at t = 0, read after
