@@ -128,7 +128,7 @@ def main(argv=None):
     reps = 1 if quick else 3
     n = 2 if quick else 8
 
-    print("MNIST-like (default chip: 4096 x 1x288 subarrays, replication fill)")
+    print("MNIST-like (default chip: 4096 x 1x288 subarrays, replication bottleneck)")
     base = measure("mnist base", mnist_like(), arch, 1, repeats=reps)
     rows = [base,
             measure(f"mnist x{n} images", mnist_like(), arch, n, repeats=reps),
@@ -139,7 +139,7 @@ def main(argv=None):
             measure("mnist +6 resblocks", mnist_like(extra_blocks=6), arch, 1, repeats=reps)]
     table(rows, base)
     print()
-    print("CIFAR-10-like (16384 x 1x288 subarrays, replication fill)")
+    print("CIFAR-10-like (16384 x 1x288 subarrays, replication bottleneck)")
     cbase = measure("cifar base", cifar_like(), big, 1, repeats=reps)
     crows = [cbase, measure(f"cifar x{n} images", cifar_like(), big, n, repeats=reps),
              measure("cifar T=8", cifar_like(steps=8), big, 1, repeats=reps)]
