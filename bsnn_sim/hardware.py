@@ -152,8 +152,10 @@ class HardwareResult:
             f"efficiency: {s['tops_per_w']:.1f} TOPS/W (dense ops), {s['tops_per_w_sensed']:.1f} TOPS/W "
             f"(performed ops); row sensing alone {s['tops_per_w_row_sensing']:.1f} TOPS/W "
             f"[{OP_CONVENTION}]",
-            f"digital unit: {s['digital_macs_per_inference']:,.0f} of {s['digital_macs_dense_per_inference']:,} dense "
-            f"MACs per inference (zero inputs {'skipped' if self.timing.params.skip_zero_inputs else 'multiplied'})",
+            *([f"digital unit: {s['digital_macs_per_inference']:,.0f} of {s['digital_macs_dense_per_inference']:,} "
+               f"dense MACs per inference (zero inputs "
+               f"{'skipped' if self.timing.params.skip_zero_inputs else 'multiplied'})"]
+              if s["digital_macs_dense_per_inference"] else []),
             f"area: {s['area_mm2']:.3f} mm2, {s['tops_per_mm2']:.3f} TOPS/mm2; subarrays "
             f"{s['subarrays_used']}/{s['subarrays_available']}, cell utilization {s['cell_utilization']:.1%}",
             "utilization (busy fraction): " + ", ".join(
