@@ -151,6 +151,7 @@ class Chip:
     subarrays: int = 4096  # in-memory subarrays available on the chip
     replication: str = "bottleneck"  # "none" | "bottleneck" | "fill" (see bsnn_sim/mapping.py)
     subarray_budget: int = 0  # subarrays the replication may use in all; 0: chip.subarrays
+    layer_step: str = "store_and_forward"  # | "streaming": read, sense, update, write overlap by items
     c_wire_ff_per_um: float = 0.2  # global wire capacitance (data movement across the chip)
     wire_activity: float = 0.5  # fraction of moved bits that toggle their wire
     p_leak_uw_per_subarray: float = 1.0  # peripheral leakage of one subarray
@@ -182,7 +183,8 @@ SECTIONS = {
 }
 _CHOICES = {("chip", "replication"): ("none", "bottleneck", "fill"), ("neuron", "state_storage"): ("sram", "register"),
             ("supply", "read_regulator"): ("ldo", "switched", "ideal"), ("converter", "kind"): ("adc", "time"),
-            ("buffer", "port_sharing"): ("shared", "separate"), ("digital", "arbitration"): ("fifo", "oldest_image")}
+            ("buffer", "port_sharing"): ("shared", "separate"), ("digital", "arbitration"): ("fifo", "oldest_image"),
+            ("chip", "layer_step"): ("store_and_forward", "streaming")}
 
 
 @dataclass(frozen=True)

@@ -252,6 +252,35 @@ def test_one_buffer_port_serializes_a_read_and_the_next_write():
                                arch(**{"neuron.update_lanes": 256}), activity(net, m, 1)) == 44
 
 
+def test_streaming_overlaps_the_phases_of_a_layer_step_by_hand():
+    """Every position active (l1, l2: 16 each), 256 update lanes, 1R1W buffers.
+    Store-and-forward: l1 t0 = read 1 + sense 64 + update 1 + write 4 = 70, then 5 a step;
+    l2 = 4 + 64 + 1 + 1 = 70 a step; out = 1 + 2 + 1 = 4: l1 [0,70] [70,75] [75,80],
+    l2 [70,140] [140,210] [210,280], out ends 284.
+    Streaming, d = max_k (D_k + sum of the other phases' first items), first items: one
+    word (1), one position (4), one update pass (1), one word (1): l1 t0 = max(1+6, 64+3,
+    1+6, 4+6) = 67, then max(1+1, 4+1) = 5; l2 = max(4+6, 64+3, 1+9, 1+9) = 67; out =
+    max(1+2, 2+2, 1+2) = 4. l1 [0,67] [67,72] [72,77], l2 [67,134] [134,201] [201,268],
+    out ends 272."""
+    net = wide_then_narrow()
+    got = {}
+    for mode in ("store_and_forward", "streaming"):
+        a = arch(**{"chip.layer_step": mode, "neuron.update_lanes": 256})
+        m = map_network(net, a)
+        act = activity(net, m, 16)
+        r = simulate_timing(net, m, a, act)
+        got[mode] = (r.step_finish["l1"].tolist(), r.step_finish["l2"].tolist(), r.latency_cycles.tolist())
+        assert r.latency_cycles.tolist() == [closed_form_latency(net, m, a, act)]
+    assert got["store_and_forward"] == ([[70, 75, 80]], [[140, 210, 280]], [284])
+    assert got["streaming"] == ([[67, 72, 77]], [[134, 201, 268]], [272])
+    # one shared port: l1's step-1 write waits for l2's read of step 0 ([67, 71]): 3 cycles
+    a = arch(**{"chip.layer_step": "streaming", "neuron.update_lanes": 256, "buffer.port_sharing": "shared"})
+    m = map_network(net, a)
+    shared = simulate_timing(net, m, a, activity(net, m, 16))
+    assert shared.step_finish["l1"].tolist() == [[67, 75, 80]] and shared.stalls["buffer_port:l2.in"] == 3
+    assert shared.latency_cycles.tolist() == [272]
+
+
 # ---- images, pipelining, counts ----------------------------------------------------------
 
 def test_images_one_at_a_time_each_equal_the_closed_form_and_pipelining_overlaps():
@@ -354,6 +383,7 @@ def scenario(draw):
                 "buffer.width_bits": draw(st.sampled_from([8, 64])),
                 "buffer.ports": draw(st.integers(1, 2)),
                 "buffer.port_sharing": draw(st.sampled_from(["separate", "shared"])),
+                "chip.layer_step": draw(st.sampled_from(["store_and_forward", "streaming"])),
                 "buffer.t_access_ns": draw(st.sampled_from([0.5, 1.0])),
                 "neuron.t_update_ns": draw(st.sampled_from([0.0, 0.5, 1.5])),
                 "digital.macs_per_cycle": draw(st.sampled_from([1, 16, 64])),

@@ -26,6 +26,11 @@ A layer-step (layer ``L``, image ``i``, time step ``t``) runs four phases in ord
    follows) into each consumer's buffer: ``max_e`` of the same access formula. The
    readout writes nothing.
 
+The layer-step takes ``read + core + update + write`` (store-and-forward) or, with
+``chip.layer_step = "streaming"``, :func:`streamed` of its phases: the slowest phase plus
+the first item of every other (one word, one position or digital-unit cycle, one update
+pass, one word).
+
 Action counts per layer-step (``C`` = active chunks, ``N`` = neurons per position):
 
 =================  ==================================================================
@@ -108,6 +113,8 @@ class LayerCosts:
     update_cycles: int
     write_cycles: int
     actions: dict  # action -> (n, T) int64
+    streaming: bool = False  # phases overlap by items (chip.layer_step = "streaming")
+    first: tuple = (0, 0, 0, 0)  # first-item cycles of read, core, update, write (streaming)
 
     def reads(self, t: int) -> tuple:
         """Edges read at step ``t`` (a static main input only at t = 0)."""
@@ -118,9 +125,25 @@ class LayerCosts:
     def read_cycles(self, t: int) -> int:
         return max((e.access_cycles for e in self.reads(t)), default=0)
 
+    def phases(self, i: int, t: int) -> tuple:
+        """(duration, first-item cycles) of read, core, update, write of layer-step (i, t);
+        a phase that costs nothing has no first item."""
+        whole = (self.read_cycles(t), int(self.core[i, t]), self.update_cycles, self.write_cycles)
+        return tuple((d, f if d else 0) for d, f in zip(whole, self.first))
+
     def duration(self, i: int, t: int) -> int:
-        """Contention-free duration of layer-step (image row i, step t)."""
-        return self.read_cycles(t) + int(self.core[i, t]) + self.update_cycles + self.write_cycles
+        """Contention-free duration of layer-step (image row i, step t): the sum of its
+        phases (store-and-forward) or, streaming, :func:`streamed`."""
+        phases = self.phases(i, t)
+        return streamed(phases) if self.streaming else sum(d for d, _ in phases)
+
+
+def streamed(phases) -> int:
+    """A chain of phases overlapping by items: ``max_k (D_k + sum_{j != k} f_j)`` over
+    phases of duration ``D_k`` whose first item takes ``f_k`` -- the slowest phase plus
+    the first item of every other (a pipeline of stages fed item by item)."""
+    firsts = sum(f for _, f in phases)
+    return max((d + firsts - f for d, f in phases), default=0)
 
 
 def source_layer(net: Network, tensor: str) -> str:
@@ -161,14 +184,25 @@ def dense_stage_cycles(net: Network, layers, params: TimingParams) -> dict:
         else:
             core = -(-lm.macs_per_step // params.macs_per_cycle)
             digital += core * (1 if static else steps)
+        update = update_cycles(lm.positions * lm.out_features, params)
+        first = first_items(lm, params)
         total = 0
         for t in range(steps):
             reads = ins[1:] if static and t else ins
-            total += (max((e.access_cycles for e in reads), default=0) + (core if t == 0 or not static else 0)
-                      + update_cycles(lm.positions * lm.out_features, params) + write)
+            whole = (max((e.access_cycles for e in reads), default=0), core if t == 0 or not static else 0, update, write)
+            phases = tuple((d, f if d else 0) for d, f in zip(whole, first))
+            total += streamed(phases) if params.streaming else sum(whole)
         out[lm.name] = total
     out["digital_unit"] = digital
     return out
+
+
+def first_items(lm, params: TimingParams) -> tuple:
+    """First-item cycles of read, core, update and write for streaming: one buffer word,
+    one position's sensing (``ppp * t_sense``) or one digital-unit cycle, one pass of the
+    update lanes, one buffer word."""
+    core = lm.phases_per_position * params.t_sense_cycles if lm.in_memory else 1
+    return (params.access_cycles, core, params.update_cycles, params.access_cycles)
 
 
 def update_cycles(neurons: int, params: TimingParams) -> int:
@@ -266,7 +300,7 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
         write = max((e.access_cycles for e in outs), default=0)
         result.append(LayerCosts(lm.name, lm.in_memory, readout, static, lm.replicas,
                                  lm.phases_per_position * t_sense, ins, outs, pos, core, update_cycles(p * n, params),
-                                 write, acts))
+                                 write, acts, params.streaming, first_items(lm, params)))
     return result
 
 

@@ -46,6 +46,7 @@ class TimingParams:
     subarrays: int
     replication: str
     subarray_budget: int  # 0: all of ``subarrays``
+    streaming: bool  # chip.layer_step = "streaming": a layer-step's phases overlap by items
 
     @property
     def t_sense_cycles(self) -> int:
@@ -83,4 +84,5 @@ def timing_params(arch: ArchConfig | TimingParams) -> TimingParams:
         shared_ports=b.port_sharing == "shared", macs_per_cycle=arch.digital.macs_per_cycle,
         skip_zero_inputs=arch.digital.skip_zero_inputs, arbitration=arch.digital.arbitration,
         batch_cycles=arch.digital.batch_cycles,
-        subarrays=arch.chip.subarrays, replication=arch.chip.replication, subarray_budget=arch.chip.subarray_budget)
+        subarrays=arch.chip.subarrays, replication=arch.chip.replication, subarray_budget=arch.chip.subarray_budget,
+        streaming=arch.chip.layer_step == "streaming")

@@ -21,6 +21,7 @@ time steps pipeline. Phases of a layer-step (cycle costs in :mod:`.costs`):
 from __future__ import annotations
 
 from ..errors import SimulationError
+from .costs import streamed
 from .neuron import NeuronArray
 from .subarray import SubarrayGroup
 
@@ -65,6 +66,18 @@ class Tile:
         start = env.now
         if t == 0 and any(buf is None for _, buf in reads):
             chip.note_start(i, start)
+        if self.costs.streaming:
+            yield from self.streamed(i, t, reads)
+        else:
+            yield from self.store_and_forward(i, t, reads)
+        self.finish[i][t] = env.now
+        if self.costs.readout and t == self.steps - 1:
+            chip.image_done(i)
+
+    def store_and_forward(self, i: int, t: int, reads):
+        """Process body: the four phases one after another."""
+        env, chip, trace = self.env, self.chip, self.chip.trace
+        start = env.now
         if self._read_cycles[t]:
             held = []
             for buf in sorted((b for _, b in reads if b is not None), key=lambda b: b.name):
@@ -93,9 +106,76 @@ class Tile:
             trace.append((self.name, i, t, "update", begin, env.now))
         if self.outputs:
             yield from self.write(i, t)
-        self.finish[i][t] = env.now
-        if self.costs.readout and t == self.steps - 1:
-            chip.image_done(i)
+
+    def streamed(self, i: int, t: int, reads):
+        """Process body: the phases overlap by items (``chip.layer_step = "streaming"``).
+        Read, core and write run as concurrent processes: the read holds the input ports
+        for its words; the core starts after the first word and is followed by the
+        first items of update and write; the write takes the output ports so as to end
+        at ``begin + d`` (``d`` from :func:`~.costs.streamed`), and never before the core's
+        last item. Without contention the step ends at ``begin + d``."""
+        env = self.env
+        begin = env.now
+        phases = self.costs.phases(i, t)
+        (d_read, f_read), (_, _), (d_update, f_update), (d_write, f_write) = phases
+        end = begin + streamed(phases)
+        core = env.process(self._stream_core(i, t, f_read, f_update + f_write))
+        parts = [env.process(self._stream_read(reads, d_read)), core]
+        if self.outputs:
+            parts.append(env.process(self._stream_write(i, t, end - d_write, core)))
+        yield env.all_of(parts)
+        self.neurons.busy_cycles += d_update
+        if env.now < end:
+            yield env.timeout(end - env.now)
+        if self.chip.trace is not None:
+            self.chip.trace.append((self.name, i, t, "stream", begin, env.now))
+
+    def _stream_read(self, reads, cycles: int):
+        env = self.env
+        held = []
+        for buf in sorted((b for _, b in reads if b is not None), key=lambda b: b.name):
+            held.append((buf.read_port, (yield from buf.port(buf.read_port))))
+        if cycles:
+            yield env.timeout(cycles)
+            self.read_busy += cycles
+        for port, req in held:
+            port.release(req)
+        for _, buf in reads:
+            if buf is not None:
+                buf.free()
+
+    def _stream_core(self, i: int, t: int, lead: int, tail: int):
+        env, chip = self.env, self.chip
+        core = self._core[i][t]
+        if lead:
+            yield env.timeout(lead)
+        if core:
+            if self.subarrays is not None:
+                yield from self.subarrays.sense(self._positions[i][t])
+            else:
+                yield from chip.digital.compute(core, i, self.order)
+        if tail:
+            yield env.timeout(tail)
+
+    def _stream_write(self, i: int, t: int, at: int, core):
+        env = self.env
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        for buf in self.outputs:
+            yield from buf.reserve()
+        held = []
+        for buf in self.outputs:
+            held.append((buf.write_port, (yield from buf.port(buf.write_port))))
+        cycles = self.costs.write_cycles
+        if cycles:
+            yield env.timeout(cycles)
+            self.write_busy += cycles
+        if not core.processed:
+            yield core  # the last word cannot leave before the core's last item
+        for port, req in held:
+            port.release(req)
+        for buf in self.outputs:
+            buf.publish((i, t))
 
     def write(self, i: int, t: int):
         """Process body: reserve room in every consumer's buffer, write the words, publish."""
