@@ -14,8 +14,11 @@ time steps pipeline. Phases of a layer-step (cycle costs in :mod:`.costs`):
    on the DigitalUnit (one timeout); skipped when it costs 0 cycles;
 3. *accumulate + fire* in the NeuronArray (one timeout);
 4. *write*: reserve room in every consumer's buffer (stalls while full), take their
-   write ports (in name order), write (one timeout), release, publish the step. The readout writes nothing; its step 3 at ``t = T-1``
-   ends the image.
+   write ports (in name order), write (one timeout), release, publish the step. The
+   readout writes nothing; its step 3 at ``t = T-1`` ends the image.
+
+That is store-and-forward. With ``chip.layer_step = "streaming"`` the phases overlap by
+items (:meth:`Tile.streamed`).
 """
 
 from __future__ import annotations
