@@ -333,3 +333,17 @@ def test_calibrated_margin_keeps_only_the_rounding_residual_of_the_offset():
     assert cal["sigma_offset_mv"] == pytest.approx(raw["step_mv"] / math.sqrt(12))
     assert cal["sigma_total_mv"] ** 2 == pytest.approx(
         raw["sigma_total_mv"] ** 2 - 5.0 ** 2 + cal["sigma_offset_mv"] ** 2)
+
+
+def test_wire_error_spread_matches_random_data_on_a_nominal_row():
+    arch = PAPER.replace(**{**QUIET, "subarray.r_sl_ohm_per_cell": 0.2})
+    net = wide_network(0, "threshold")
+    chip = sample_chip(net, map_network(net, arch), arch, np.random.SeedSequence(0), nominal=True)
+    lay = chip.layers["c2"]
+    rng = np.random.default_rng(1)
+    x = rng.random((2000, 288)) < 0.5
+    u = (lay.v0[0, 0][None] + x.astype(float) @ lay.coef[0, :288] - lay.conv.v_zero[0]) * lay.conv.inv_step[0]
+    ideal = lay.row_const[0, 0][None] + x.astype(int) @ lay.wsign[:288].astype(int)
+    m = margin.row_margin(arch, 288)
+    assert np.std(u - ideal) == pytest.approx(m["sigma_ir_mv"] / m["step_mv"], rel=0.1)
+    assert np.abs(u - ideal).max() < m["sl_ir_error_counts"]

@@ -7,7 +7,8 @@ For a row of ``n`` programmed cells (a layer's largest chunk) at the balanced po
     sigma_G  = G^2 sqrt((R_P-or-AP * s_R)^2 + (R_AP * s_T * TMR/(1+TMR))^2 + (R_on s_A)^2)
                                                                     per branch (first order)
     sigma_var = V_rd / (n (G_P + G_AP)) * 1/2 * sqrt(n (sigma_GP^2 + sigma_GAP^2))
-    sigma    = sqrt(offset^2 + noise^2 + kT/C + sigma_var^2)        at the SL node
+    sigma_ir = step * sqrt(sum_j (w_j - 1)^2) / 2                   SL wire, random data
+    sigma    = sqrt(offset^2 + noise^2 + kT/C + sigma_var^2 + sigma_ir^2)   at the SL node
     p_err    = erfc(step_eff / (2 sqrt(2) sigma))                   per sensing
 
 ``s_R``, ``s_T``, ``s_A`` are the local (cell-to-cell) relative spreads; each cell
@@ -16,8 +17,10 @@ balanced point. ``step_eff = max(step, lsb * step)``: a converter coarser than o
 errs on every input that is not at a bin centre, which ``p_err`` then understates (the
 report gives ``lsb_counts``). Global (die-to-die) spreads move the whole chip's gain:
 a count ``d`` away from mid-scale is off by about ``d * gain_sigma`` (reported
-separately). ``sl_ir_error_counts`` is the worst error that the source-line wire
-resistance alone gives for ``n / 2`` matches packed at the far end of the row.
+separately). With source-line wire resistance a match at cell ``j`` counts ``w_j = n (G_P +
+G_AP) z_j`` (:func:`bsnn_sim.analog.chip._ladder_weights`, mean 1): ``sigma_ir`` is the
+spread this gives for random data, ``sl_ir_error_counts`` the worst error, for ``n / 2``
+matches packed at the far end of the row.
 """
 
 from __future__ import annotations
@@ -64,7 +67,9 @@ def row_margin(arch: ArchConfig, n: int, offset_calibrated: bool = False) -> dic
     noise_mv = arch.converter.noise_sigma_mv
     ktc_mv = ktc_noise_mv(arch)
     offset_mv = step_mv / math.sqrt(12.0) if offset_calibrated else arch.converter.offset_sigma_mv
-    sigma = math.sqrt(offset_mv ** 2 + noise_mv ** 2 + ktc_mv ** 2 + var_mv ** 2)
+    ir_worst, ir_sigma = _ir_error_counts(arch, n, g_p, g_ap)
+    ir_mv = ir_sigma * step_mv
+    sigma = math.sqrt(offset_mv ** 2 + noise_mv ** 2 + ktc_mv ** 2 + var_mv ** 2 + ir_mv ** 2)
     lsb = lsb_counts(arch, n, step_mv * 1e-3) if step_mv > 0 else math.inf
     step_eff = step_mv * max(1.0, lsb)
     p_err = math.erfc(step_eff / (2.0 * math.sqrt(2.0) * sigma)) if sigma > 0 else (0.0 if step_mv > 0 else 1.0)
@@ -72,10 +77,11 @@ def row_margin(arch: ArchConfig, n: int, offset_calibrated: bool = False) -> dic
     gain_sigma = _gain_sigma(arch)
     return {
         "cells": n, "step_mv": step_mv, "sigma_offset_mv": offset_mv, "offset_calibrated": offset_calibrated,
-        "sigma_noise_mv": noise_mv, "sigma_ktc_mv": ktc_mv, "sigma_variation_mv": var_mv, "sigma_total_mv": sigma,
+        "sigma_noise_mv": noise_mv, "sigma_ktc_mv": ktc_mv, "sigma_variation_mv": var_mv, "sigma_ir_mv": ir_mv,
+        "sigma_total_mv": sigma,
         "sigma_counts": sigma / step_mv if step_mv > 0 else math.inf, "lsb_counts": lsb,
         "p_error_per_sensing": p_err, "gain_sigma_rel": gain_sigma,
-        "sl_ir_error_counts": _ir_error_counts(arch, n, g_p, g_ap),
+        "sl_ir_error_counts": ir_worst,
         "verdict": verdict(step_mv, sigma, lsb),
     }
 
@@ -115,17 +121,20 @@ def _gain_sigma(arch: ArchConfig) -> float:
     return math.sqrt(sum(p * p for p in parts)) / g0
 
 
-def _ir_error_counts(arch: ArchConfig, n: int, g_p: float, g_ap: float) -> float:
-    """|count error| for n/2 matches at the far end of a nominal row, from the wire alone."""
+def _ir_error_counts(arch: ArchConfig, n: int, g_p: float, g_ap: float) -> tuple[float, float]:
+    """Count errors from the wire alone on a nominal row: ``(worst, sigma)``.
+
+    A match at cell ``j`` counts ``w_j = n (G_P + G_AP) z_j`` instead of 1 (``mean w = 1``,
+    since ``sum z (G_P + G_AP) = 1``), so ``u - P = sum_j m_j (w_j - 1)``. Worst: n/2 matches
+    packed at the far end. Sigma: matches independent with probability 1/2,
+    ``sqrt(sum_j (w_j - 1)^2) / 2``."""
     r_w = arch.subarray.r_sl_ohm_per_cell
     if r_w <= 0 or g_p <= g_ap:
-        return 0.0
+        return 0.0, 0.0
     z = _ladder_weights(np.full((1, n), g_p + g_ap), r_w)[0]
-    far = np.zeros(n, bool)
-    far[n - n // 2:] = True
-    v = np.sum(z * np.where(far, g_p, g_ap))  # / V_rd
-    u = (v - g_ap / (g_p + g_ap)) / ((g_p - g_ap) / (n * (g_p + g_ap)))
-    return float(abs(u - n // 2))
+    w = n * (g_p + g_ap) * z
+    worst = float(abs(np.sum(w[n - n // 2:] - 1.0)))
+    return worst, float(np.sqrt(np.sum((w - 1.0) ** 2)) / 2.0)
 
 
 def layer_margins(mapping: Mapping, arch: ArchConfig, offset_calibrated: bool = False) -> dict:
@@ -136,9 +145,10 @@ def layer_margins(mapping: Mapping, arch: ArchConfig, offset_calibrated: bool = 
 
 def margin_report(margins: dict) -> str:
     """A text table of :func:`layer_margins`."""
-    lines = ["sense margin (balanced row, per sensing): step vs sigma of offset, noise, kT/C, local variation",
+    lines = ["sense margin (balanced row, per sensing): step vs sigma of offset, noise, kT/C, local variation, "
+             "SL wire (IRmax: worst wire error, counts)",
              f"  {'layer':<14} {'n':>4} {'step mV':>8} {'off':>6} {'noise':>6} {'kT/C':>6} {'var':>6} "
-             f"{'sigma':>7} {'sig/cnt':>7} {'lsb':>5} {'p_err':>7} {'gain%':>6} {'IR cnt':>6}  verdict"]
+             f"{'IR':>6} {'sigma':>7} {'sig/cnt':>7} {'lsb':>5} {'p_err':>7} {'gain%':>6} {'IRmax':>6}  verdict"]
     for name, m in margins.items():
         lines.append(f"  {name:<14} {m['cells']:>4} {m['step_mv']:>8.3f} {m['sigma_offset_mv']:>6.2f} "
                      f"{m['sigma_noise_mv']:>6.2f} {m['sigma_ktc_mv']:>6.3f} {m['sigma_variation_mv']:>6.3f} "
@@ -148,7 +158,7 @@ def margin_report(margins: dict) -> str:
     if any(m["verdict"] == "gone" for m in margins.values()):
         worst = max(margins.values(), key=lambda m: m["sigma_counts"])
         big = max(("offset", worst["sigma_offset_mv"]), ("noise", worst["sigma_noise_mv"]),
-                  ("variation", worst["sigma_variation_mv"]), key=lambda kv: kv[1])
+                  ("variation", worst["sigma_variation_mv"]), ("SL wire", worst["sigma_ir_mv"]), key=lambda kv: kv[1])
         lines.append(f"  margin gone: sigma is {worst['sigma_counts']:.1f} counts, mostly {big[0]} "
                      f"({big[1]:.2f} mV against a {worst['step_mv']:.3f} mV step)"
                      + ("; a static offset can be calibrated out (--calibrate)" if big[0] == "offset" else ""))
