@@ -55,7 +55,7 @@ def test_sensing_kernel_matches_its_numpy_twin(case):
     x[0] = 0  # an all-zero row: every chunk skippable
     k_n = -(-fan_in // ncol)
     wsign = rng.choice(np.array([-1, 1], np.int8), size=(fan_in, n))
-    coef = wsign * 4e-4 + rng.normal(0, 3e-5, (reps, fan_in, n))
+    coef = (wsign * 4e-4 + rng.normal(0, 3e-5, (reps, fan_in, n))).astype(np.float32)
     v0 = 0.1 + rng.normal(0, 1e-3, (reps, k_n, n))
     nk = np.array([min(ncol, fan_in - k * ncol) for k in range(k_n)])
     arch = PAPER.replace(**{"converter.bits": case["bits"]})

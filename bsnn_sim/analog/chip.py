@@ -99,7 +99,7 @@ class LayerArray:
     r_on: np.ndarray  # (R, F, N, 2) sampled access resistance
     ap: np.ndarray  # (R, F, N, 2) bool: MTJ state is antiparallel
     row_const: np.ndarray  # (R, K, N) int64: N_neg of the row (+ a calibration correction)
-    coef: np.ndarray = field(init=False)  # (R, F, N) volts per spike
+    coef: np.ndarray = field(init=False)  # (R, F, N) float32 volts per spike
     v0: np.ndarray = field(init=False)  # (R, K, N) volts with no spike, offset included
     g_sum: float = field(init=False)  # sum of G_a + G_b over all cells (S)
 
@@ -158,7 +158,7 @@ def _transfer(lay: LayerArray, arch: ArchConfig, f_bias: float):
         z = z.transpose(0, 2, 1)  # (R, n_k, N)
         coef[:, sl] = v_rd * z * (gk[..., 0] - gk[..., 1])
         v0[:, k] = v_rd * (z * gk[..., 1]).sum(axis=1)
-    lay.coef = coef
+    lay.coef = coef.astype(np.float32)
     lay.v0 = v0 + lay.offset_v
     lay.g_sum = float(g.sum())
 

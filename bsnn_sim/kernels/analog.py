@@ -28,7 +28,10 @@ errors, sum of squared errors, largest absolute error) and, per (replica, chunk)
 sensings made. Given an ``errors`` array ``(rows, P, N, K)`` it also stores every
 conversion's error there (calibration).
 
-``analog_conv_ref`` is the plain-NumPy twin (same hashes, same table, float64).
+The spikes' contributions are summed in float32 in fan-in order (``i`` ascending),
+the rest in float64: float32 rounding of a 288-term sum is ~1e-7 V against a ~4e-4 V
+count. ``analog_conv_ref`` is the plain-NumPy twin: the same float32 sums in the same
+order, the same hashes and table, vectorized over positions and neurons.
 """
 
 from __future__ import annotations
@@ -85,8 +88,8 @@ def _analog_conv(x, kh, kw, stride, pad, oh, ow, ncol, coef, wsign, v0, v_zero, 
     positions = oh * ow
     keep = errors.shape[0] == rows
     for row in prange(rows):
-        acc = np.empty((n_chunks, n_out), np.float64)
-        ideal = np.empty((n_chunks, n_out), np.int32)
+        acc = np.empty((n_chunks, n_out), np.float32)
+        ideal = np.empty((n_chunks, n_out), np.int16)
         total = np.empty(n_out, np.int32)
         active = np.empty(n_chunks, np.bool_)
         base = (np.uint64(image[row]) * np.uint64(steps) + np.uint64(step[row])) * np.uint64(positions)
@@ -125,14 +128,15 @@ def _analog_conv(x, kh, kw, stride, pad, oh, ow, ncol, coef, wsign, v0, v_zero, 
                     sensed[row, r, k] += 1
                     conversions += n_out
                     lo, hi, width, start, span = v_zero[k], inv_step[k], lsb[k], u0[k], nk[k]
+                    inv_width = 1.0 / width
                     cnt0 = (base + np.uint64(p)) * np.uint64(n_out)
                     for n in range(n_out):
-                        v = v0[r, k, n] + acc[k, n]
+                        v = v0[r, k, n] + np.float64(acc[k, n])
                         if sigma > 0.0:
                             cnt = (cnt0 + np.uint64(n)) * np.uint64(n_chunks) + np.uint64(k)
                             v += sigma * table[_splitmix(key, cnt) >> np.uint64(48)]
                         u = (v - lo) * hi
-                        code = min(max(math.floor((u - start) / width), 0.0), codes - 1.0)
+                        code = min(max(math.floor((u - start) * inv_width), 0.0), codes - 1.0)
                         est = min(max(math.floor(start + (code + 0.5) * width + 0.5), 0.0), span)
                         e = np.int64(est) - row_const[r, k, n]
                         total[n] += e
@@ -159,7 +163,7 @@ def analog_conv(x, kernel, stride, pad, out_hw, ncol, coef, wsign, v0, conv, row
     sensings per (replica, chunk) int64 ``(rows, R, K)`` of one layer on one chip.
 
     ``x`` uint8 ``(rows, H, W, C)`` 0/1 spikes, channels-last (a linear layer: H = W = 1,
-    C = fan-in); ``coef`` float64 ``(R, F, N)`` volts added by a spike of input ``i`` in
+    C = fan-in); ``coef`` float32 ``(R, F, N)`` volts added by a spike of input ``i`` in
     fan-in order (ky, kx, c); ``wsign`` int8 ``(F, N)`` the programmed -1/+1 weights;
     ``v0`` float64 ``(R, K, N)`` the row voltage with no spike, static offset included;
     ``conv`` the per-chunk converter arrays ``(v_zero, inv_step, u0, lsb, nk, codes)``
@@ -203,17 +207,17 @@ def analog_conv_ref(x, kernel, stride, pad, out_hw, ncol, coef, wsign, v0, conv,
             cols[:, oy * ow + ox] = win.reshape(rows, -1)
     chunk_of = np.arange(fan_in) // ncol
     rep = np.arange(oh * ow) % n_rep
-    acc = np.zeros((rows, oh * ow, n_chunks, n_out))
+    acc = np.zeros((rows, oh * ow, n_chunks, n_out), np.float32)
     ideal = np.zeros((rows, oh * ow, n_chunks, n_out), np.int64)
     active = np.zeros((rows, oh * ow, n_chunks), bool)
-    for k in range(n_chunks):
-        sel = chunk_of == k
-        xk = cols[..., sel]
-        active[..., k] = xk.any(axis=-1)
-        ideal[..., k, :] = (xk @ wsign[sel].astype(np.float64)).round().astype(np.int64)
-        for r in range(n_rep):
-            acc[:, rep == r, k, :] = xk[:, rep == r] @ coef[r][sel]
-    v = v0[rep][None] + acc
+    coef_p = coef[rep]  # (P, F, N): each position's replica
+    for i in range(fan_in):  # float32 sums in fan-in order, as the kernel adds them
+        on = cols[..., i] != 0  # (rows, P)
+        k = chunk_of[i]
+        acc[:, :, k, :] += np.where(on[..., None], coef_p[None, :, i, :], np.float32(0))
+        ideal[:, :, k, :] += np.where(on[..., None], wsign[i].astype(np.int64), 0)
+        active[..., k] |= on
+    v = v0[rep][None] + acc.astype(np.float64)
     if sigma > 0:
         p, n, k = np.meshgrid(np.arange(oh * ow), np.arange(n_out), np.arange(n_chunks), indexing="ij")
         base = (image.astype(np.uint64) * np.uint64(steps) + step.astype(np.uint64)) * np.uint64(oh * ow)
@@ -223,7 +227,7 @@ def analog_conv_ref(x, kernel, stride, pad, out_hw, ncol, coef, wsign, v0, conv,
         z = normal_table()[(splitmix_ref(key, cnt) >> np.uint64(48)).astype(np.int64)]
         v = v + sigma * z.transpose(0, 1, 3, 2)
     u = (v - v_zero[None, None, :, None]) * inv_step[None, None, :, None]
-    code = np.clip(np.floor((u - u0[:, None]) / lsb[:, None]), 0, codes - 1)
+    code = np.clip(np.floor((u - u0[:, None]) * (1.0 / lsb)[:, None]), 0, codes - 1)
     est = np.floor(u0[:, None] + (code + 0.5) * lsb[:, None] + 0.5)
     est = np.clip(est, 0, nk[:, None]).astype(np.int64)
     const = row_const[rep][None]  # (1, P, K, N)
