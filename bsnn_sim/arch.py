@@ -2,9 +2,12 @@
 
 A config is a TOML file of named sections (see ``arch_configs/stt_bsnn_65nm.toml``,
 which carries the source of every default; ``docs/calibration.md`` derives the energy
-defaults). Loading validates every key (unknown keys are errors naming the file, the
-key, the value and the allowed range) and returns a frozen :class:`ArchConfig`. Units
-live in key names (``_ns``, ``_ohm``, ``_pj`` ...).
+defaults). Loading validates every key against its unit, range and physical reason in
+:data:`bsnn_sim.limits.LIMITS` (``docs/config-reference.md`` lists them), then the
+limits across keys and the derived figures; every error is one line naming the file,
+the key, the value and what is allowed. It returns a frozen :class:`ArchConfig`.
+Units live in key names (``_ns``, ``_ohm``, ``_pj`` ...). Keys a file leaves out take
+the defaults below and are listed in ``ArchConfig.defaults_used``.
 
 Times are given in ns and converted once, here, to integer clock cycles
 (:meth:`ArchConfig.cycles`), with an error if the conversion would round by more than
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .limits import LIMITS, MAX_CHIP_AREA_MM2, Limit
 from .tomlfile import read_toml
 
 
@@ -181,10 +185,6 @@ SECTIONS = {
     "sensing": Sensing, "converter": Converter, "neuron": Neuron, "buffer": Buffer,
     "digital": Digital, "chip": Chip, "driver": Driver, "supply": Supply,
 }
-_CHOICES = {("chip", "replication"): ("none", "bottleneck", "fill"), ("neuron", "state_storage"): ("sram", "register"),
-            ("supply", "read_regulator"): ("ldo", "switched", "ideal"), ("converter", "kind"): ("adc", "time"),
-            ("buffer", "port_sharing"): ("shared", "separate"), ("digital", "arbitration"): ("fifo", "oldest_image"),
-            ("chip", "layer_step"): ("store_and_forward", "streaming")}
 
 
 @dataclass(frozen=True)
@@ -205,14 +205,24 @@ class ArchConfig:
     chip: Chip = field(default_factory=Chip)
     driver: Driver = field(default_factory=Driver)
     supply: Supply = field(default_factory=Supply)
+    # "section.key" of every key the file left out (they hold the defaults above)
+    defaults_used: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def source(self) -> str:
+        """The file this config came from (or its name): the prefix of its error messages."""
+        return str(self.path) if self.path else self.name
 
     def cycles(self, t_ns: float, what: str = "time") -> int:
         """``t_ns`` in whole clock cycles; an error if that rounds by more than 0.1 %."""
         c = t_ns / self.technology.t_clk_ns
+        if not math.isfinite(c) or c > 2**53:
+            raise ConfigError(f"{self.source}: {what} = {t_ns} ns is {c:g} clock cycles of "
+                              f"technology.t_clk_ns = {self.technology.t_clk_ns} ns: too many to count")
         n = round(c)
         if n < 0 or (c > 0 and abs(n - c) > 1e-3 * c):
-            raise ConfigError(f"{self.path or self.name}: {what} = {t_ns} ns is not a whole number of "
-                              f"{self.technology.t_clk_ns} ns clock cycles")
+            raise ConfigError(f"{self.source}: {what} = {t_ns} ns is not a whole number (>= 1) of "
+                              f"technology.t_clk_ns = {self.technology.t_clk_ns} ns clock cycles")
         return int(n)
 
     @property
@@ -248,94 +258,136 @@ class ArchConfig:
             if sec not in SECTIONS or not key:
                 raise ConfigError(f"override {dotted!r}: expected SECTION.KEY with SECTION one of {', '.join(SECTIONS)}")
             data[sec][key] = value
-        return from_dict(data, self.path)
+        left = tuple(k for k in self.defaults_used if k not in overrides)
+        return dataclasses.replace(from_dict(data, self.path), defaults_used=left)
 
 
-def _coerce(where: str, key: str, value, default):
-    kind = type(default)
+_MAX_REPR = 60
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut short: a message stays one readable line whatever the value."""
+    text = repr(value)
+    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR - 3] + "..."
+
+
+def _typed(src: str, key: str, value, lim: Limit):
+    """``value`` as ``lim.kind`` (an integer is accepted for a float), or a ConfigError."""
+    kind = lim.kind
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{src}: {key} = {_shown(value)}: too large; allowed {lim.allowed()} "
+                              f"{lim.unit}") from None
     if type(value) is not kind:
-        raise ConfigError(f"{where}.{key} = {value!r}: expected {kind.__name__}")
-    if kind in (int, float) and (value < 0 or (isinstance(value, float) and not math.isfinite(value))):
-        raise ConfigError(f"{where}.{key} = {value!r}: must be a finite number >= 0")
+        expected = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}[kind]
+        allowed = "" if kind is bool else f"; allowed {lim.allowed()}" + ("" if lim.unit == "-" else f" {lim.unit}")
+        raise ConfigError(f"{src}: {key} = {_shown(value)}: expected {expected}{allowed}")
+    problem = lim.problem(value)
+    if problem:
+        raise ConfigError(f"{src}: {key} = {_shown(value)}: {problem}; allowed {lim.allowed()}"
+                          + ("" if lim.unit == "-" else f" {lim.unit}") + f" ({lim.why})")
     return value
 
 
 def from_dict(data: dict, path: Path | None = None) -> ArchConfig:
-    """Validate plain data (as parsed from TOML) into an :class:`ArchConfig`."""
+    """Validate plain data (as parsed from TOML) into an :class:`ArchConfig`.
+
+    Every key is checked against its entry in :data:`bsnn_sim.limits.LIMITS` (type,
+    range), then the limits across keys (:func:`_check`) and the derived figures
+    (finite, positive). Keys left out take the defaults of the section dataclasses;
+    the config lists them in ``defaults_used``.
+    """
     src = str(path) if path else "<config>"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{src}: expected a TOML table of sections, got {_shown(data)}")
     allowed = {"name", "description", *SECTIONS}
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ConfigError(f"{src}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-    sections = {}
+        raise ConfigError(f"{src}: {unknown[0]} = {_shown(data[unknown[0]])}: unknown key; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+    for key in ("name", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"{src}: {key} = {_shown(data[key])}: expected a string")
+    if "name" in data and not (data["name"].strip() and data["name"].isprintable()):
+        raise ConfigError(f"{src}: name = {_shown(data['name'])}: expected a non-empty name of printable characters")
+    sections, left_out = {}, []
     for sec, cls in SECTIONS.items():
         table = data.get(sec, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"{src}: {sec} = {table!r}: expected a table")
-        defaults = cls()
-        names = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(set(table) - names)
+            raise ConfigError(f"{src}: {sec} = {_shown(table)}: expected a table [{sec}]")
+        names = [f.name for f in dataclasses.fields(cls)]
+        bad = sorted(set(table) - set(names))
         if bad:
-            raise ConfigError(f"{src}: {sec}.{bad[0]} = {table[bad[0]]!r}: unknown key; allowed: {', '.join(sorted(names))}")
-        values = {k: _coerce(f"{src}: {sec}", k, v, getattr(defaults, k)) for k, v in table.items()}
-        for key, value in values.items():
-            choices = _CHOICES.get((sec, key))
-            if choices and value not in choices:
-                raise ConfigError(f"{src}: {sec}.{key} = {value!r}: allowed: {', '.join(choices)}")
+            raise ConfigError(f"{src}: {sec}.{bad[0]} = {_shown(table[bad[0]])}: unknown key; "
+                              f"allowed: {', '.join(sorted(names))}")
+        values = {k: _typed(src, f"{sec}.{k}", v, limit_of(sec, k)) for k, v in table.items()}
+        left_out += [f"{sec}.{k}" for k in names if k not in table]
         sections[sec] = cls(**values)
-    cfg = ArchConfig(name=str(data.get("name", Path(src).stem)), description=str(data.get("description", "")),
-                     path=path, **sections)
+    cfg = ArchConfig(name=data.get("name", Path(src).stem), description=data.get("description", ""),
+                     path=path, defaults_used=tuple(left_out), **sections)
     _check(cfg, src)
     return cfg
 
 
+def limit_of(section: str, key: str) -> Limit:
+    """The :class:`~bsnn_sim.limits.Limit` of ``section.key`` (a missing entry is a bug)."""
+    try:
+        return LIMITS[f"{section}.{key}"]
+    except KeyError:
+        raise KeyError(f"{section}.{key} has no entry in bsnn_sim.limits.LIMITS: give it a range there") from None
+
+
 def _check(cfg: ArchConfig, src: str):
+    """Limits across keys, then the derived figures (each key is in range already)."""
     def need(cond, key, value, allowed):
         if not cond:
-            raise ConfigError(f"{src}: {key} = {value!r}: {allowed}")
+            raise ConfigError(f"{src}: {key} = {_shown(value)}: {allowed}")
 
-    s = cfg.subarray
-    need(s.rows >= 1, "subarray.rows", s.rows, "must be >= 1")
-    need(s.columns >= 1, "subarray.columns", s.columns, "must be >= 1")
-    need(1 <= s.rows_per_phase <= s.rows, "subarray.rows_per_phase", s.rows_per_phase,
-         f"allowed range 1..subarray.rows ({s.rows})")
-    need(cfg.technology.t_clk_ns > 0, "technology.t_clk_ns", cfg.technology.t_clk_ns, "must be > 0")
-    need(0 < s.v_read_v < cfg.technology.vdd_v, "subarray.v_read_v", s.v_read_v,
-         f"allowed range 0 < v_read_v < technology.vdd_v ({cfg.technology.vdd_v})")
-    c = cfg.converter
-    need(1 <= c.bits <= 24, "converter.bits", c.bits, "allowed range 1..24 (fewer bits than "
-         f"{math.ceil(math.log2(s.columns + 1))} quantize the 0..{s.columns} counts)")
-    need(0 < c.range_fraction <= 1, "converter.range_fraction", c.range_fraction, "allowed range 0 < f <= 1")
-    need(c.f_corner_mhz > 0, "converter.f_corner_mhz", c.f_corner_mhz, "must be > 0")
+    s, tech, c = cfg.subarray, cfg.technology, cfg.converter
+    need(s.rows_per_phase <= s.rows, "subarray.rows_per_phase", s.rows_per_phase,
+         f"allowed 1 <= x <= subarray.rows ({s.rows})")
+    need(s.v_read_v < tech.vdd_v, "subarray.v_read_v", s.v_read_v,
+         f"must be below technology.vdd_v = {tech.vdd_v} V (the bit-line drivers run from VDD)")
+    from .analog.devices import tmr0  # it imports this module
+
+    tmr_pct = 100.0 * tmr0(cfg)
+    need(tmr_pct >= LIMITS["mtj.tmr_pct"].lo, "mtj.tmr_temp_coeff_per_k", cfg.mtj.tmr_temp_coeff_per_k,
+         f"at technology.temperature_k = {tech.temperature_k} K the TMR (mtj.tmr_pct * (1 - c (T - 300 K)) "
+         f"= {tmr_pct:.4g} %) falls below {LIMITS['mtj.tmr_pct'].lo} %: no signal")
     if c.kind == "time":
-        need(c.delay_ns_per_mv > 0, "converter.delay_ns_per_mv", c.delay_ns_per_mv, "must be > 0")
         t_phase = cfg.sensing.t_drive_ns + cfg.sensing.t_settle_ns + cfg.sensing.t_latch_ns
-        need(0 < c.t_count_ns and 2 ** c.bits * c.t_count_ns <= t_phase, "converter.t_count_ns", c.t_count_ns,
-             f"must be > 0 with 2**bits * t_count_ns <= one sensing phase ({t_phase} ns): the counter "
+        need(2 ** c.bits * c.t_count_ns <= t_phase, "converter.t_count_ns", c.t_count_ns,
+             f"2**converter.bits * t_count_ns must fit one sensing phase ({t_phase} ns): the counter "
              "counts full scale within the phase")
-    for key in ("p_write_error", "p_stuck", "p_read_disturb"):
-        need(getattr(cfg.cell, key) <= 1, f"cell.{key}", getattr(cfg.cell, key), "a probability: 0..1")
-    need(cfg.technology.temperature_k > 0, "technology.temperature_k", cfg.technology.temperature_k, "must be > 0 K")
-    need(cfg.buffer.width_bits >= 1 and cfg.buffer.ports >= 1, "buffer.width_bits/ports",
-         (cfg.buffer.width_bits, cfg.buffer.ports), "must be >= 1")
     need(cfg.buffer.capacity_bits >= cfg.buffer.width_bits, "buffer.capacity_bits", cfg.buffer.capacity_bits,
-         f"must hold at least one word ({cfg.buffer.width_bits} bits)")
-    need(cfg.digital.macs_per_cycle >= 1, "digital.macs_per_cycle", cfg.digital.macs_per_cycle, "must be >= 1")
-    need(cfg.chip.subarrays >= 1, "chip.subarrays", cfg.chip.subarrays, "must be >= 1")
-    need(2 <= cfg.neuron.acc_bits <= 64, "neuron.acc_bits", cfg.neuron.acc_bits, "allowed range 2..64")
-    need(2 <= cfg.digital.acc_bits <= 64, "digital.acc_bits", cfg.digital.acc_bits, "allowed range 2..64")
-    need(cfg.mtj.r_p_ohm > 0 and cfg.mtj.v_half_v > 0, "mtj.r_p_ohm/v_half_v", (cfg.mtj.r_p_ohm, cfg.mtj.v_half_v),
-         "must be > 0")
-    need(cfg.neuron.update_lanes >= 1, "neuron.update_lanes", cfg.neuron.update_lanes, "must be >= 1")
-    need(cfg.chip.wire_activity <= 1, "chip.wire_activity", cfg.chip.wire_activity, "allowed range 0..1")
-    need(0 < cfg.supply.switched_efficiency <= 1, "supply.switched_efficiency", cfg.supply.switched_efficiency,
-         "allowed range 0 < efficiency <= 1")
+         f"must hold at least one word of buffer.width_bits = {cfg.buffer.width_bits} bits")
     cfg.t_sense_cycles  # noqa: B018  (raises if a phase is not a whole number of cycles)
     _check_settling(cfg, src)
     cfg.cycles(cfg.neuron.t_update_ns, "neuron.t_update_ns")
     cfg.cycles(cfg.buffer.t_access_ns, "buffer.t_access_ns")
+    _check_derived(cfg, src)
+
+
+def _check_derived(cfg: ArchConfig, src: str):
+    """Per-action energies finite and >= 0, TOPS/W finite and > 0, the whole chip within
+    a wafer."""
+    from . import energy  # energy imports this module
+
+    for action, pj in energy.action_energies(cfg).items():
+        if not (math.isfinite(pj) and pj >= 0):
+            raise ConfigError(f"{src}: the energy of one {action} comes out as {pj!r} pJ; "
+                              "check the keys it is made of (docs/calibration.md)")
+    tops = energy.tops_per_watt(cfg)
+    if not (math.isfinite(tops) and tops > 0):
+        raise ConfigError(f"{src}: TOPS/W of one row sensing comes out as {tops!r}")
+    chip_mm2 = energy.area_um2(cfg, cfg.chip.subarrays)["total"] * 1e-6
+    if not chip_mm2 <= MAX_CHIP_AREA_MM2:
+        raise ConfigError(f"{src}: chip.subarrays = {cfg.chip.subarrays}: the configured chip "
+                          f"({cfg.subarray.rows}x{cfg.subarray.columns} subarrays, one buffer, the digital "
+                          f"unit) would be {chip_mm2:.4g} mm2, more than a 300 mm wafer "
+                          f"({MAX_CHIP_AREA_MM2:.0f} mm2)")
 
 
 def settle_bound_ns(cfg: ArchConfig) -> float:
@@ -365,7 +417,17 @@ def _check_settling(cfg: ArchConfig, src: str):
 
 
 def load_arch(path) -> ArchConfig:
-    """Read and validate an architecture TOML file."""
+    """Read and validate an architecture TOML file.
+
+    A file that sets no section at all is refused (it would silently be the default
+    design); a file that sets some keys takes the defaults for the rest and lists them
+    in ``ArchConfig.defaults_used`` (``bsnn-sim run --arch`` prints them).
+    """
     path = Path(path)
     data = read_toml(path, "architecture config")
-    return from_dict(data, path)
+    cfg = from_dict(data, path)
+    if not any(sec in data for sec in SECTIONS):
+        raise ConfigError(f"{path}: sets no architecture key (no [section] of {', '.join(SECTIONS)}); "
+                          "copy arch_configs/stt_bsnn_65nm.toml for the paper design "
+                          "(docs/config-reference.md lists every key)")
+    return cfg

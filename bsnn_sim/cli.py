@@ -8,12 +8,14 @@ happen inside the subcommands so ``--help`` and input validation are instant. A
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
-from .errors import BsnnError
+from .errors import BsnnError, OutputError
 
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                         help="Dataset root (else $BSNN_DATA_DIR, the user cache, the vendored copy).")
@@ -47,12 +49,78 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+def _one_line(text: str) -> str:
+    """A message as one line (a path or value may hold a line break)."""
+    return " ".join(str(text).split())
+
+
+def _usage_error(exc: click.UsageError) -> click.ClickException:
+    """click's usage error (usage, hint and message: three lines) as one line, exit code 2."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc  # a bare command shows its help, as click does
+    where = exc.ctx.command_path if exc.ctx is not None else "bsnn-sim"
+    return UserError(_one_line(f"{exc.format_message()} (see '{where} --help')"))
+
+
 class _Group(click.Group):
+    """The top-level group: every user error, click's own included, is one line and exit code 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _usage_error(exc) from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except BsnnError as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(_one_line(exc)) from None
+        except click.UsageError as exc:
+            raise _usage_error(exc) from None
+
+
+def _output_file(path, option: str) -> Path:
+    """Check, before any work, that ``path`` can be written (its directory exists and
+    takes a new file; an existing file is writable and not a directory)."""
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{option} {p}: is a directory; expected a file name")
+    _writable_dir(p.parent, option, p)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise OutputError(f"{option} {p}: the existing file is not writable")
+    return p
+
+
+def _output_dir(path, option: str) -> Path:
+    """Create directory ``path`` (and parents) now and check that it takes new files."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{option} {p}: cannot create the directory ({exc.strerror or exc})") from None
+    _writable_dir(p, option, p)
+    return p
+
+
+def _writable_dir(directory: Path, option: str, target: Path):
+    if not directory.is_dir():
+        raise OutputError(f"{option} {target}: directory {directory} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".bsnn-write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{option} {target}: cannot write in {directory} ({exc.strerror or exc})") from None
+
+
+def _write(path: Path, text: str):
+    """Write ``text`` whole or not at all: a temporary file in the same directory, renamed."""
+    from .atomic import write_atomic
+
+    try:
+        write_atomic(path, lambda fh: fh.write(text))
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 @click.group(cls=_Group)
@@ -85,24 +153,28 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
     and with --arch the latency, energy, TOPS/W, area and sense margin on that hardware.
     --analog runs the nominal chip through the analog path; --mc N samples N chips."""
     from . import datasets
-    from .functional import FunctionalSimulator
     from .workload import load_workload
 
-    if (analog or mc or calibrate) and not arch:
-        raise BsnnError("--analog, --mc and --calibrate need an architecture: add --arch CONFIG")
+    _needs_arch(arch, analog=analog, mc=mc, calibrate=calibrate, out=out_dir, timing_images=timing_images,
+                pipelined=pipelined)
+    json_path = _output_file(json_out, "--json") if json_out else None
+    out_path = _output_dir(out_dir, "--out") if out_dir else None
     wl = load_workload(workload)
     hw_cfg = mapping = None
     if arch:
         from .arch import load_arch
-        from .mapping import map_network
 
         hw_cfg = load_arch(arch)
     net = _load_weights(wl, weights)
     if hw_cfg is not None:
-        mapping = map_network(net, hw_cfg)  # a layer that cannot be mapped fails before the long run
+        from .hardware import fit
+
+        mapping = fit(net, hw_cfg)  # a layer or buffer that does not fit fails before the long run
+    sim = _simulator(net, hw_cfg, weights or wl.weights)
     data = datasets.load(wl.dataset, split, data_dir, limit=limit)
     if data.images.shape[1:] != net.input_shape:
-        raise BsnnError(f"{wl.dataset} images are {data.images.shape[1:]}, the network expects {net.input_shape}")
+        raise BsnnError(f"{weights or wl.weights}: the network expects {net.input_shape} images, {wl.dataset} in "
+                        f"{data.source_dir} holds {data.images.shape[1:]}")
     work = cal_images = None
     if calibrate:
         cal_images = datasets.load(wl.dataset, "train", data_dir, limit=calibrate).images
@@ -118,19 +190,13 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
                                                            progress=_progress("simulating (analog, nominal chip)"))
         mode = "analog path, nominal chip" + (f", calibrated on {calibrate} train images" if calibrate else "")
     else:
-        if hw_cfg is not None:
-            from .hardware import functional_simulator
-
-            sim = functional_simulator(net, hw_cfg)
-        else:
-            sim = FunctionalSimulator(net)
         res = sim.run(data.images, data.labels, batch_size, progress=_progress("simulating"))
         mode = "ideal devices"
     report = {
         "workload": wl.name, "weights": str(weights or wl.weights), "dataset": wl.dataset, "split": split,
         "images": int(len(data.labels)), "mode": mode, "accuracy": res.accuracy,
         "correct": int((res.predictions == res.labels).sum()),
-        "time_steps": net.time_steps, "seconds": res.seconds, "images_per_s": len(data.labels) / res.seconds,
+        "time_steps": net.time_steps, "seconds": res.seconds, "images_per_s": len(data.labels) / max(res.seconds, 1e-9),
         "firing_rate": res.firing_rates(),
     }
     click.echo(f"{wl.name}: accuracy {100 * res.accuracy:.2f} % ({report['correct']}/{report['images']} "
@@ -146,15 +212,33 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
     for name, rate in report["firing_rate"].items():
         click.echo(f"  {name:<16} {rate:.4f}")
     if hw_cfg is not None:
-        report["hardware"] = _hardware(net, res, hw_cfg, mapping, timing_images, pipelined, out_dir, report)
+        report["hardware"] = _hardware(net, res, hw_cfg, mapping, timing_images, pipelined, out_path, report)
     if mc:
         report["monte_carlo"] = _monte_carlo(work, mc, workers, calibrate, report.get("hardware"))
-        if out_dir:
-            out = Path(out_dir)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    if json_out:
-        Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
+        if out_path:
+            _write(out_path / "results.json", json.dumps(report, indent=2) + "\n")
+    if json_path:
+        _write(json_path, json.dumps(report, indent=2) + "\n")
+
+
+def _needs_arch(arch, **options):
+    """Options that only mean something with --arch are an error without it (not ignored)."""
+    given = [name.replace("_", "-") for name, value in options.items() if value]
+    if given and not arch:
+        raise click.UsageError(f"--{given[0]} needs --arch (it concerns the hardware report)",
+                               ctx=click.get_current_context())
+
+
+def _simulator(net, hw_cfg, weights_path):
+    """The functional simulator (as ``hw_cfg`` runs it, when given); a network it refuses
+    (e.g. sums beyond int32) names the file."""
+    from .functional import FunctionalSimulator
+    from .hardware import functional_simulator
+
+    try:
+        return functional_simulator(net, hw_cfg) if hw_cfg is not None else FunctionalSimulator(net)
+    except BsnnError as exc:
+        raise type(exc)(f"{weights_path}: {exc}") from None
 
 
 def _monte_carlo(work, chips, workers, calibrate, hardware):
@@ -178,46 +262,76 @@ def _monte_carlo(work, chips, workers, calibrate, hardware):
 
 
 def _load_weights(wl, weights):
-    """The weight file given, or the workload's; a missing default says how to make it."""
+    """The weight file given, or the workload's, checked against the workload's [network];
+    a missing default says how to make it."""
     from . import weightfile
+    from .workload import check_network
 
     path = Path(weights or wl.weights)
     if weights is None and not path.exists():
         raise BsnnError(f"{path}: weight file not found; train it with: bsnn-sim train {wl.path}")
-    return weightfile.load(path)
+    net = weightfile.load(path)
+    check_network(wl, net, path)
+    return net
 
 
-def _write_csv(path, rows: list[dict]):
+def _csv_text(rows: list[dict]) -> str:
     import csv
+    import io
 
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    fh = io.StringIO()
+    writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return fh.getvalue()
+
+
+def _defaults_line(cfg) -> str:
+    """Which keys the config file leaves at their defaults, grouped by section."""
+    from .arch import SECTIONS
+
+    if not cfg.defaults_used:
+        return f"config {cfg.name}: every key set in the file"
+    left = set(cfg.defaults_used)
+    parts = []
+    for sec, cls in SECTIONS.items():
+        names = [f for f in cls.__dataclass_fields__ if f"{sec}.{f}" in left]
+        if len(names) == len(cls.__dataclass_fields__):
+            parts.append(f"{sec}.*")
+        elif names:
+            parts.append(f"{sec}.{{{', '.join(names)}}}")
+    return (f"config {cfg.name}: {len(left)} keys left at the defaults of bsnn_sim/arch.py "
+            f"(docs/config-reference.md): {', '.join(parts)}")
 
 
 def _hardware(net, res, cfg, mapping, timing_images, pipelined, out_dir, report):
     """Map, time and price the functional result; print and optionally write results."""
-    from .hardware import activity_of, evaluate_hardware, saturation_report
+    from .hardware import activity_of, check_finite, evaluate_hardware, saturation_report
 
     click.echo(saturation_report(res))
     n = min(timing_images or len(res.labels), len(res.labels))
     click.echo(f"timing {n} image(s) on {cfg.name} ...", err=True)
-    hw = evaluate_hardware(net, activity_of(res), cfg, images=n, pipelined=pipelined, mapping=mapping)
+    try:
+        hw = evaluate_hardware(net, activity_of(res), cfg, images=n, pipelined=pipelined, mapping=mapping)
+    except BsnnError as exc:  # a run-time limit of the hardware: name the config it is about
+        raise type(exc)(str(exc) if str(exc).startswith(cfg.source) else f"{cfg.source}: {exc}") from None
+    summary = hw.summary()  # checks every figure finite before anything is printed
+    summary["arch_defaults_used"] = list(cfg.defaults_used)
     click.echo(f"hardware: {cfg.name} ({cfg.subarray.rows}x{cfg.subarray.columns} subarrays, "
                f"t_clk {cfg.technology.t_clk_ns} ns), timing over {n} image(s)")
+    click.echo(_defaults_line(cfg))
     click.echo(hw.report())
     from .analog.margin import layer_margins, margin_report
 
     margins = layer_margins(mapping, cfg)
+    check_finite(margins, cfg.source, "sense_margin.")
     click.echo(margin_report(margins))
-    summary = {**hw.summary(), "sense_margin": margins}
+    summary["sense_margin"] = margins
     if out_dir:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps({**report, "hardware": summary}, indent=2) + "\n")
-        _write_csv(out / "layers.csv", hw.layer_rows())
-        (out / "config.toml").write_text(cfg.to_toml())
+        _write(out / "results.json", json.dumps({**report, "hardware": summary}, indent=2) + "\n")
+        _write(out / "layers.csv", _csv_text(hw.layer_rows()))
+        _write(out / "config.toml", cfg.to_toml())
         click.echo(f"wrote {out / 'results.json'}, {out / 'layers.csv'}, {out / 'config.toml'}")
     return summary
 
@@ -246,6 +360,7 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
     from . import datasets
     from .analog import variation as var
     from .arch import load_arch
+    from .hardware import fit
     from .workload import load_workload
 
     wl = load_workload(workload)
@@ -253,7 +368,10 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
     values = var.parse_values(values_text, param)
     for v in values:  # every value validated before any simulation
         cfg.replace(**{param: v})
+    _output_dir(out_dir, "--out")
     net = _load_weights(wl, weights)
+    for v in values:  # every value's hardware holds the network (subarrays, buffers)
+        fit(net, cfg.replace(**{param: v}))
     data = datasets.load(wl.dataset, split, data_dir, limit=limit)
     cal = datasets.load(wl.dataset, "train", data_dir, limit=calibrate).images if calibrate else None
 
@@ -281,15 +399,17 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
 def map_cmd(workload, arch, weights, csv_out):
     """Mapping report: subarrays per layer, chunks, replicas, utilization."""
     from .arch import load_arch
-    from .mapping import map_network
+    from .hardware import fit
     from .workload import load_workload
 
+    csv_path = _output_file(csv_out, "--csv") if csv_out else None
     wl = load_workload(workload)
     cfg = load_arch(arch)
-    mapping = map_network(_load_weights(wl, weights), cfg)
+    mapping = fit(_load_weights(wl, weights), cfg)
+    click.echo(_defaults_line(cfg))
     click.echo(mapping.report())
-    if csv_out:
-        _write_csv(csv_out, mapping.to_rows())
+    if csv_path:
+        _write(csv_path, _csv_text(mapping.to_rows()))
 
 
 @cli.command()
@@ -305,11 +425,12 @@ def train(workload, out, data_dir, epochs, limit, resume):
     from .workload import load_workload
 
     wl = load_workload(workload)
+    out = _output_file(out or wl.weights, "--out")
+    _output_file(str(out) + ".ckpt.pt", "--out (its checkpoint)")
     try:
         from .train.trainer import train as run_training
     except ModuleNotFoundError as exc:
         raise BsnnError(f"training needs PyTorch ({exc}); install it with: pip install 'bsnn-sim[train]'") from None
-    out = Path(out or wl.weights)
     res = run_training(wl, out, data_dir, resume=resume, limit=limit, epochs=epochs, log=click.echo,
                        command="bsnn-sim " + " ".join(sys.argv[1:]))
     click.echo(f"trained {wl.name} in {res.seconds:.0f} s: integer test accuracy {100 * res.integer_accuracy:.2f} %")
@@ -322,7 +443,9 @@ def energy(arch):
     from . import energy as model
     from .arch import load_arch
 
-    click.echo(model.calibration_report(load_arch(arch)))
+    cfg = load_arch(arch)
+    click.echo(_defaults_line(cfg))
+    click.echo(model.calibration_report(cfg))
 
 
 @cli.command()
@@ -416,6 +539,7 @@ def import_cmd(model, out, time_steps, encoding, encoding_level, encoding_seed, 
     from .interop.reading import Fire, Reading, Reset
     from .network import Encoding, EncodingKind
 
+    out = _output_file(out, "--out")
     graph = interop.read_graph(model)
     stored = interop.reading_defaults(graph)
     if time_steps is None and "time_steps" not in stored:
@@ -458,6 +582,7 @@ def export_cmd(weights, out, dt):
     from . import weightfile
     from .interop import nir as interop
 
+    out = _output_file(out, "--out")
     net = weightfile.load(weights)
     interop.write_graph(interop.export_network(net, dt), out)
     click.echo(f"wrote {out}: {len(net.nodes)} bsnn-sim nodes as a NIR graph")

@@ -170,6 +170,8 @@ def load(name: str, split: str, data_dir: str | os.PathLike | None = None,
         loaded = _read_split(name, source_dir, split, limit)
         if loaded is not None:
             images, labels = loaded
+            if len(labels) == 0:
+                raise DatasetError(f"{source_dir}: the {_TITLES[name]} {split} split holds no images")
             _check_labels(labels, len(_CLASSES[name]), source_dir)
             images.flags.writeable = False
             labels.flags.writeable = False
@@ -194,6 +196,12 @@ def _read_split(name: str, source_dir: Path, split: str,
         return None if source is None else _load_cifar(source, split, limit)
     paths = _find_idx(source_dir, split)
     return None if paths is None else _load_idx(*paths, limit)
+
+
+def class_names(name: str) -> tuple[str, ...]:
+    """The class names of dataset ``name``, in label order."""
+    _check_name(name)
+    return _CLASSES[name]
 
 
 def _check_name(name: str) -> None:

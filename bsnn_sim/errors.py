@@ -31,3 +31,7 @@ class SimulationError(BsnnError):
 
 class InteropError(BsnnError):
     """A graph from another tool (NIR) cannot be read or converted."""
+
+
+class OutputError(BsnnError):
+    """An output path (``--out``, ``--json``, ``--csv``) cannot be written."""

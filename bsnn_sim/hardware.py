@@ -18,15 +18,16 @@ for every sensing that was not skipped, plus 2 x digital MACs. TOPS/W = ops / en
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import energy
 from .actions import LEAKAGE_ACTIONS
 from .arch import ArchConfig
 from .energy import EnergyTable
-from .errors import ConfigError
+from .errors import ConfigError, MappingError, SimulationError
 from .mapping import Mapping, map_network
-from .network import Network
+from .network import INPUT, Network
 from .timing import Activity, TimingResult, simulate_timing
 from .timing.result import SHARED
 
@@ -100,7 +101,7 @@ class HardwareResult:
         area_mm2 = area["total"] * 1e-6
         ops_sensed = self.ops_sensed_per_image()
         ips = self.timing.throughput_ips
-        return {
+        out = {
             **self.timing.summary(),
             "energy_per_inference_pj": e["total"],
             "energy_breakdown_pj": e,
@@ -122,6 +123,8 @@ class HardwareResult:
             "utilization": self.timing.utilization,
             "stalls_cycles": self.timing.stalls,
         }
+        check_finite(out, self.arch.source)
+        return out
 
     def layer_rows(self) -> list[dict]:
         """Per-layer CSV rows: mapping, action counts, energy per inference."""
@@ -163,6 +166,33 @@ class HardwareResult:
             "stalls (cycles): " + (", ".join(f"{k} {v}" for k, v in s["stalls_cycles"].items() if v) or "none"),
             f"timing simulation: {s['events']} events, {s['wall_s']:.2f} s",
         ])
+
+
+def check_finite(figures: dict, source: str, prefix: str = ""):
+    """Every number of a report (nested dicts) is finite, or a SimulationError names the figure."""
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            check_finite(value, source, f"{prefix}{key}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise SimulationError(f"{source}: the hardware figure {prefix}{key} comes out as {value}; "
+                                  "the config's values are out of proportion (docs/config-reference.md)")
+
+
+def fit(net: Network, arch: ArchConfig) -> Mapping:
+    """Map ``net`` onto ``arch`` and check that every spike buffer holds one time step of
+    the tensor it carries, before any simulation. A :class:`MappingError` names the
+    config file and the key to change."""
+    from .timing.costs import edges_of
+
+    mapping = map_network(net, arch)
+    edges = [e for e in edges_of(net, arch) if e.producer != INPUT]
+    if edges:
+        worst = max(edges, key=lambda e: e.bits)
+        cap = arch.buffer.capacity_bits
+        if worst.bits > cap:
+            raise MappingError(f"{arch.source}: buffer.capacity_bits = {cap}: spike buffer '{worst.name}' needs "
+                               f"{worst.bits} bits for one time step; allowed: >= {worst.bits} for this network")
+    return mapping
 
 
 def evaluate_hardware(net: Network, activity: Activity, arch: ArchConfig, images=None,

@@ -214,12 +214,15 @@ def map_network(net: Network, arch) -> Mapping:
     layers = [_place(net, node, params) for node in net.compute_nodes()]
     total = params.budget
     left = total
+    source = getattr(arch, "source", None)  # an ArchConfig names its file; a TimingParams record does not
+    prefix = f"{source}: " if source else ""
+    key = "chip.subarrays" if params.budget == params.subarrays else "chip.subarray_budget"
     for lm in layers:
         if lm.subarrays > left:
             raise MappingError(
-                f"layer '{lm.name}' needs {lm.subarrays} subarrays for one replica ({lm.chunks} chunks x "
-                f"{lm.row_groups} row groups of {params.rows}x{params.columns}) but only {left} of "
-                f"the {total} subarrays (chip.subarrays, chip.subarray_budget) are left")
+                f"{prefix}{key} = {total}: layer '{lm.name}' needs {lm.subarrays} subarrays for one replica "
+                f"({lm.chunks} chunks x {lm.row_groups} row groups of {params.rows}x{params.columns}) but only "
+                f"{left} are left")
         left -= lm.subarrays
     replicas = {lm.name: 1 for lm in layers if lm.in_memory}
     steps, reason = (), ""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
 from .errors import WeightFileError
 from .network import (Compute, Conv2d, Encoding, EncodingKind, Flatten, Linear, MaxPool2d,
                       Network, NeuronKind, Node, Precision)
@@ -63,8 +64,7 @@ def save(network: Network, path) -> None:
         arrays.update(_node_arrays(node))
     header["checksum"] = checksum(header, arrays)
     arrays["header"] = np.frombuffer(_canonical(header).encode(), np.uint8)
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
+    write_atomic(path, lambda f: np.savez_compressed(f, **arrays), binary=True)  # whole or not at all
 
 
 def checksum(header: dict, arrays: dict) -> str:
@@ -149,6 +149,8 @@ def _read(path: Path) -> tuple[dict, dict]:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except ValueError as e:  # UnicodeDecodeError and JSONDecodeError
         raise WeightFileError(f"header is not valid UTF-8 JSON: {e}") from e
+    except RecursionError:
+        raise WeightFileError("header JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise WeightFileError(f"header is a JSON {type(header).__name__}, expected an object")
     if header.get("format") != FORMAT:
@@ -162,6 +164,8 @@ def _read(path: Path) -> tuple[dict, dict]:
         actual = checksum(header, arrays)
     except ValueError as e:
         raise WeightFileError(f"header holds a value JSON does not allow ({e})") from e
+    except RecursionError:
+        raise WeightFileError("header JSON is nested too deeply") from None
     if actual != header["checksum"]:
         raise WeightFileError("checksum mismatch: file is corrupted or was edited")
     return header, arrays
@@ -193,7 +197,7 @@ def _node(entry, index: int, arrays: dict) -> Node:
         raise WeightFileError(f"node #{index}: name {name!r} not allowed: use letters, digits, '_', '.', '-'")
     where = f"node '{name}'"
     op = entry.get("op")
-    if op not in _NODE_KEYS:
+    if not isinstance(op, str) or op not in _NODE_KEYS:
         raise WeightFileError(f"{where}: op {op!r} unknown; allowed: {', '.join(_NODE_KEYS)}")
     _check_keys(entry, _NODE_KEYS[op], where)
     source = _get(entry, "input", str, where)

@@ -8,6 +8,7 @@ message names the file, the key, the value and what is allowed. See
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,23 +95,60 @@ class _Reader:
 
     def fail(self, key, value, allowed):
         prefix = f"{self.where}." if self.where else ""
-        raise ConfigError(f"{self.path}: {prefix}{key} = {value!r}: {allowed}")
+        raise ConfigError(f"{self.path}: {prefix}{key} = {_shown(value)}: {allowed}")
+
+    def missing(self, key, allowed):
+        prefix = f"{self.where}." if self.where else ""
+        raise ConfigError(f"{self.path}: {prefix}{key}: required key is missing; {allowed}")
 
     def get(self, key, kind, default=None, lo=None, hi=None, choices=None):
+        allowed = _allowed(kind, lo, hi, choices)
         if key not in self.table:
             if default is None:
-                self.fail(key, None, "required key is missing")
+                self.missing(key, allowed)
             return default
         value = self.table[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            value = float(value) if abs(value) < 2**1023 else math.inf
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            self.fail(key, value, f"expected {kind.__name__}")
+            self.fail(key, value, f"expected {_KIND_NAMES[kind]}; {allowed}")
+        if kind is float and not math.isfinite(value):
+            self.fail(key, value, f"not a finite number; {allowed}")
         if choices is not None and value not in choices:
-            self.fail(key, value, f"allowed: {', '.join(choices)}")
+            self.fail(key, value, allowed)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.fail(key, value, f"allowed range {lo}..{hi}")
+            self.fail(key, value, allowed)
         return value
+
+
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               list: "an array", dict: "a table"}
+
+
+def _allowed(kind, lo, hi, choices) -> str:
+    if choices is not None:
+        return f"allowed: {', '.join(choices)}"
+    if lo is not None or hi is not None:
+        return f"allowed range {lo}..{hi}"
+    return f"allowed: {_KIND_NAMES[kind]}"
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut short so that a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _table(path: Path, parent: dict, key: str, where: str, required: bool) -> dict:
+    """``parent[key]`` as a table (``{}`` when optional and absent), else a ConfigError."""
+    if key not in parent:
+        if required:
+            raise ConfigError(f"{path}: {where}: required table is missing; add [{where}]")
+        return {}
+    value = parent[key]
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {where} = {_shown(value)}: expected a table [{where}]")
+    return value
 
 
 def load_workload(path) -> Workload:
@@ -118,17 +156,14 @@ def load_workload(path) -> Workload:
     path = Path(path)
     raw = read_toml(path, "workload file")
     top = _Reader(path, raw, "", _TOP)
-    net = raw.get("network")
-    if not isinstance(net, dict):
-        top.fail("network", net, "a [network] table is required")
-    n = _Reader(path, net, "network", _NETWORK)
+    n = _Reader(path, _table(path, raw, "network", "network", True), "network", _NETWORK)
     layers_raw = n.get("layers", list)
     if not layers_raw:
         n.fail("layers", layers_raw, "at least one layer is required")
     layers = tuple(_layer(path, i, spec) for i, spec in enumerate(layers_raw))
     if layers[-1].op != "linear":
         n.fail("layers", layers[-1].op, "the last layer must be a linear readout")
-    t = _Reader(path, raw.get("train", {}), "train", set(TrainSpec.__dataclass_fields__))
+    t = _Reader(path, _table(path, raw, "train", "train", False), "train", set(TrainSpec.__dataclass_fields__))
     train = TrainSpec(
         epochs=t.get("epochs", int, 10, 1, 10_000),
         batch_size=t.get("batch_size", int, 128, 1, 65_536),
@@ -141,11 +176,11 @@ def load_workload(path) -> Workload:
         threads=t.get("threads", int, 2, 1, 256),
         augment=t.get("augment", str, "none", choices=AUGMENTATIONS),
     )
-    results = raw.get("results", {})
-    if not isinstance(results, dict):
-        top.fail("results", results, "expected a table")
+    results = _table(path, raw, "results", "results", False)
     name = top.get("name", str)
-    return Workload(
+    if not name.strip() or not name.isprintable():
+        top.fail("name", name, "a non-empty name of printable characters (it names results and the weight file)")
+    wl = Workload(
         path=path,
         name=name,
         description=top.get("description", str, ""),
@@ -160,15 +195,19 @@ def load_workload(path) -> Workload:
         train=train,
         results=results,
     )
+    layer_shapes(wl)
+    return wl
 
 
 def _layer(path: Path, i: int, spec) -> LayerSpec:
     where = f"network.layers[{i}]"
     if not isinstance(spec, dict):
-        raise ConfigError(f"{path}: {where} = {spec!r}: expected a table")
-    op = spec.get("op")
-    if op not in _LAYER_KEYS:
-        raise ConfigError(f"{path}: {where}.op = {op!r}: allowed: {', '.join(LAYER_OPS)}")
+        raise ConfigError(f"{path}: {where} = {_shown(spec)}: expected a table [[network.layers]]")
+    if "op" not in spec:
+        raise ConfigError(f"{path}: {where}.op: required key is missing; allowed: {', '.join(LAYER_OPS)}")
+    op = spec["op"]
+    if not isinstance(op, str) or op not in _LAYER_KEYS:
+        raise ConfigError(f"{path}: {where}.op = {_shown(op)}: allowed: {', '.join(LAYER_OPS)}")
     r = _Reader(path, spec, where, _LAYER_KEYS[op])
     precisions = [p.value for p in Precision]
     if op == "conv2d":
@@ -182,3 +221,153 @@ def _layer(path: Path, i: int, spec) -> LayerSpec:
         return LayerSpec(op, features=r.get("features", int, lo=1, hi=1 << 20),
                          precision=Precision(r.get("precision", str, "binary", choices=precisions)))
     return LayerSpec(op)
+
+
+# ------------------------------------------------------------------ shapes and weights
+
+IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10}
+
+
+def layer_shapes(wl: Workload) -> list[tuple[int, ...]]:
+    """The output shape of every layer on the dataset's images, as the trainer builds
+    them; a layer that does not fit its input is a ConfigError naming it."""
+    shape = IMAGE_SHAPES[wl.dataset]
+    out = []
+    for i, spec in enumerate(wl.layers):
+        where = f"{wl.path}: network.layers[{i}] ({spec.op})"
+        if spec.op in ("conv2d", "resblock", "maxpool2d") and len(shape) != 3:
+            raise ConfigError(f"{where}: needs a (C, H, W) input, gets the flat {shape} of a flatten/linear layer")
+        if spec.op == "conv2d":
+            h, w = ((d + 2 * spec.padding - spec.kernel) // spec.stride + 1 for d in shape[1:])
+            if h < 1 or w < 1:
+                raise ConfigError(f"{where}: kernel = {spec.kernel} with padding = {spec.padding} does not fit "
+                                  f"its {shape[1]}x{shape[2]} input")
+            shape = (spec.channels, h, w)
+        elif spec.op == "maxpool2d":
+            if spec.kernel > min(shape[1:]):
+                raise ConfigError(f"{where}: kernel = {spec.kernel} is larger than its {shape[1]}x{shape[2]} input")
+            shape = (shape[0], shape[1] // spec.kernel, shape[2] // spec.kernel)
+        elif spec.op == "flatten":
+            shape = (math.prod(shape),)
+        elif spec.op == "linear":
+            if len(shape) != 1:
+                raise ConfigError(f"{where}: needs a flat input, gets {shape}: add a flatten layer before it")
+            shape = (spec.features,)
+        out.append(shape)
+    weights = _weight_count(wl, out)
+    if weights > MAX_WEIGHTS:
+        raise ConfigError(f"{wl.path}: network.layers hold {weights:,} weights; at most {MAX_WEIGHTS:,} (2^30: "
+                          "training keeps ~16 bytes per weight, beyond the memory of any machine this runs on)")
+    classes = NUM_CLASSES[wl.dataset]
+    if wl.layers[-1].features != classes:
+        raise ConfigError(f"{wl.path}: network.layers[{len(wl.layers) - 1}].features = {wl.layers[-1].features}: "
+                          f"the readout needs one output per class of {wl.dataset} ({classes})")
+    return out
+
+
+MAX_WEIGHTS = 2**30
+
+
+def _weight_count(wl: Workload, shapes: list) -> int:
+    """Synaptic weights of the network: kernel * C_in * C_out per convolution (two per
+    resblock), in * out per linear layer."""
+    total, shape = 0, IMAGE_SHAPES[wl.dataset]
+    for spec, out in zip(wl.layers, shapes):
+        if spec.op == "conv2d":
+            total += spec.kernel ** 2 * shape[0] * spec.channels
+        elif spec.op == "resblock":
+            total += 2 * 9 * shape[0] ** 2
+        elif spec.op == "linear":
+            total += shape[0] * spec.features
+        shape = out
+    return total
+
+
+def _node_signatures(wl: Workload) -> list[str]:
+    """What each node of the exported weight file must be, as comparable text."""
+    out = []
+    for spec in wl.layers:
+        if spec.op == "conv2d":
+            out.append(_conv_sig(spec.channels, spec.kernel, spec.stride, spec.padding, spec.precision.value, False))
+        elif spec.op == "resblock":  # its channel count is its input's, compared through the layers before
+            out += ["resblock conv1", "resblock conv2"]
+        elif spec.op == "maxpool2d":
+            out.append(f"maxpool2d {spec.kernel}")
+        elif spec.op == "flatten":
+            out.append("flatten")
+        else:
+            out.append(f"linear {spec.features} {spec.precision.value}")
+    return out
+
+
+def _conv_sig(channels, kernel, stride, padding, precision, residual) -> str:
+    return (f"conv2d {channels}ch {kernel}x{kernel} stride {stride} padding {padding} {precision}"
+            + (" +residual" if residual else ""))
+
+
+def _file_signatures(net) -> list[str]:
+    from .network import INPUT, Conv2d, Flatten, Linear, MaxPool2d
+
+    out = []
+    for i, node in enumerate(net.nodes):
+        if isinstance(node, Conv2d):
+            kh, kw = node.kernel
+            sig = _conv_sig(node.out_features, kh if kh == kw else f"{kh}x{kw}", node.stride, node.padding,
+                            node.precision.value, node.residual is not None)
+            # the two convolutions of a resblock: binary 3x3 padding 1, channels kept, the second with
+            # the block input as residual
+            nxt = net.nodes[i + 1] if i + 1 < len(net.nodes) else None
+            block = (node.precision.value == "binary" and (kh, kw) == (3, 3) and node.stride == 1
+                     and node.padding == 1 and node.weight.shape[1] == node.out_features)
+            if block and node.residual is None and isinstance(nxt, Conv2d) and nxt.residual == node.input:
+                sig = "resblock conv1"
+            elif (block and node.residual is not None and node.input != INPUT
+                  and node.residual == net.node(node.input).input):
+                sig = "resblock conv2"
+            out.append(sig)
+        elif isinstance(node, MaxPool2d):
+            out.append(f"maxpool2d {node.kernel}" if node.stride == node.kernel
+                       else f"maxpool2d {node.kernel} stride {node.stride}")
+        elif isinstance(node, Flatten):
+            out.append("flatten")
+        elif isinstance(node, Linear):
+            out.append(f"linear {node.out_features} {node.precision.value}")
+    return out
+
+
+def check_network(wl: Workload, net, weights_path) -> None:
+    """The weight file holds the network the workload describes: the dataset's image
+    shape and class names (when the file has them), T, the encoding (its level for
+    threshold, its seed for rate) and every layer (op, channels or features, kernel,
+    stride, padding, precision, residual). A ConfigError names both files and says what
+    differs. ``frac_bits`` is not compared: it is the trainer's export grid, and a file
+    (an imported one, say) may use its own per node; the file's values are simulated."""
+    diffs = []
+
+    def differ(what, ours, theirs):
+        if ours != theirs:
+            diffs.append(f"{what} {ours} (workload) vs {theirs} (weight file)")
+
+    image = IMAGE_SHAPES[wl.dataset]
+    differ(f"input shape ({wl.dataset} images)", "x".join(map(str, image)),
+           "x".join(map(str, net.input_shape)))
+    if net.classes:
+        from .datasets import class_names
+
+        differ("class names", _shown(",".join(class_names(wl.dataset))), _shown(",".join(net.classes)))
+    differ("time_steps", wl.time_steps, net.time_steps)
+    differ("encoding", wl.encoding.value, net.encoding.kind.value)
+    if wl.encoding is net.encoding.kind is EncodingKind.THRESHOLD:
+        differ("encoding_level", wl.encoding_level, net.encoding.level)
+    if wl.encoding is net.encoding.kind is EncodingKind.RATE:
+        differ("encoding_seed", wl.encoding_seed, net.encoding.seed)
+    ours, theirs = _node_signatures(wl), _file_signatures(net)
+    if len(ours) != len(theirs):
+        diffs.append(f"{len(ours)} nodes (workload) vs {len(theirs)} (weight file)")
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a != b:
+            diffs.append(f"node {i} ('{net.nodes[i].name}'): {a} (workload) vs {b} (weight file)")
+            break
+    if diffs:
+        raise ConfigError(f"{weights_path}: does not hold the network of workload {wl.path}: " + "; ".join(diffs))

@@ -85,9 +85,10 @@ def wide_network(seed: int, encoding: str) -> Network:
     return Network.build((3, 9, 9), 3, Encoding(EncodingKind(encoding), level=100, seed=seed + 7), nodes)
 
 
-def mnist_network(seed=0) -> Network:
+def mnist_network(seed=0, residual=True) -> Network:
     """A random MNIST-shaped residual network: conv int8 1->8 (stride 2) -> binary conv
-    8->8 with residual -> maxpool -> flatten -> int8 readout."""
+    8->8 with residual (unless ``residual`` is False: then a workload can describe it,
+    ``MNIST_WORKLOAD``) -> maxpool -> flatten -> int8 readout."""
     rng = np.random.default_rng(seed)
 
     def layer(cls, name, src, shape, precision, neuron=NeuronKind.IF, residual=None, **kw):
@@ -101,8 +102,43 @@ def mnist_network(seed=0) -> Network:
                    res_gain=None if residual is None else rng.integers(0, 40, n).astype(np.int32), **kw)
 
     nodes = [layer(Conv2d, "conv1", INPUT, (8, 1, 3, 3), "int8", stride=2, padding=1),
-             layer(Conv2d, "conv2", "conv1", (8, 8, 3, 3), "binary", padding=1, residual="conv1"),
+             layer(Conv2d, "conv2", "conv1", (8, 8, 3, 3), "binary", padding=1,
+                   residual="conv1" if residual else None),
              MaxPool2d("pool", "conv2", 2, 2), Flatten("flat", "pool"),
              layer(Linear, "readout", "flat", (10, 392), "int8", neuron=NeuronKind.READOUT)]
     return Network.build((1, 28, 28), 2, Encoding(EncodingKind.DIRECT), nodes, classes=[str(i) for i in range(10)],
                          metadata={"command": "built by tests/test_cli.py"})
+
+
+# The workload TOML of ``mnist_network(residual=False)`` (name "cli_small").
+MNIST_WORKLOAD = """
+name = "cli_small"
+dataset = "mnist"
+weights = "cli_small.bsnn.npz"
+[network]
+time_steps = 2
+encoding = "direct"
+frac_bits = 2
+[[network.layers]]
+op = "conv2d"
+channels = 8
+kernel = 3
+stride = 2
+padding = 1
+precision = "int8"
+[[network.layers]]
+op = "conv2d"
+channels = 8
+kernel = 3
+padding = 1
+precision = "binary"
+[[network.layers]]
+op = "maxpool2d"
+kernel = 2
+[[network.layers]]
+op = "flatten"
+[[network.layers]]
+op = "linear"
+features = 10
+precision = "int8"
+"""

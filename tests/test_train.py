@@ -1,6 +1,8 @@
 """Trainer: it learns, exports a valid file, and its integer evaluation agrees with the
 simulator on every test image; it resumes from a checkpoint; recipes are selectable."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -194,6 +196,20 @@ def test_resume_continues_from_checkpoint(tmp_path):
     train(workload(tmp_path, epochs=2), out, root, resume=True, log=logs.append)
     assert any(line.startswith("resumed from") for line in logs)
     assert [line.split()[1] for line in logs if line.startswith("epoch ")] == ["1/1", "2/2"]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("blob", [b"", b"not a checkpoint", b"PK\x03\x04" + bytes(100)])
+def test_resume_from_a_broken_checkpoint_is_one_error_naming_it(tmp_path, blob):
+    from bsnn_sim.errors import BsnnError
+
+    root = write_mnist(tmp_path / "data", n_train=16, n_test=8)
+    out = tmp_path / "r.bsnn.npz"
+    ckpt = tmp_path / "r.bsnn.npz.ckpt.pt"
+    ckpt.write_bytes(blob)
+    with pytest.raises(BsnnError, match=re.escape(str(ckpt)) + ".*cannot resume"):
+        train(workload(tmp_path, epochs=1), out, root, resume=True, log=lambda s: None)
+    assert not out.exists()
 
 
 def test_cifar10_recipe_trains_on_a_tiny_synthetic_batch(tmp_path):

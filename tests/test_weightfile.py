@@ -362,3 +362,18 @@ def test_rejects_a_bad_node_name(good):
 def test_graph_errors_from_network_build_name_the_file(good):
     tamper(good, lambda h: h["nodes"][1].update(residual="pool"))
     rejects(good, "node 'conv2'", "residual input 'pool' is not an earlier node")
+
+
+def test_rejects_a_header_nested_too_deeply(good):
+    _, arrays = read_raw(good)
+    deep = b'{"format": "bsnn-weights", "x": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    with open(good, "wb") as f:
+        np.savez_compressed(f, header=np.frombuffer(deep, np.uint8), **arrays)
+    rejects(good, "nested too deeply")
+
+
+
+@pytest.mark.parametrize("op", [[1, 2], {"a": 1}, 5, None])
+def test_rejects_an_op_of_the_wrong_type_in_a_resealed_header(good, op):
+    tamper(good, edit_header=lambda h: h["nodes"][0].update(op=op))
+    rejects(good, "op")

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from ..arch import ArchConfig
+from ..atomic import write_atomic
 from ..errors import ConfigError
 from ..mapping import map_network
 from ..network import Network
@@ -27,11 +28,15 @@ FIELDS = ("value", "chips", "accuracy_mean", "accuracy_std", "accuracy_ci95_lo",
 
 
 def parse_values(text: str, param: str) -> list:
-    """``"0,0.02,0.05"`` -> numbers (int where the text is an integer), or strings."""
+    """``"0,0.02,0.05"`` -> numbers (int where the text is an integer), ``true``/``false``
+    -> booleans, anything else a string."""
     out = []
     for item in (t.strip() for t in text.split(",")):
         if not item:
             raise ConfigError(f"--values {text!r}: empty item; give a comma-separated list for {param}")
+        if item in ("true", "false"):
+            out.append(item == "true")
+            continue
         for kind in (int, float):
             try:
                 out.append(kind(item))
@@ -72,11 +77,14 @@ def write(rows: list[dict], out_dir: Path, meta: dict) -> list[Path]:
     """Write variation.csv, variation.json and (with matplotlib) variation.png; the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out_dir / "variation.csv", out_dir / "variation.json"
-    with open(csv_path, "w", newline="") as fh:
+    def write_csv(fh):
         w = csv.DictWriter(fh, fieldnames=list(FIELDS))
         w.writeheader()
         w.writerows({k: r[k] for k in FIELDS} for r in rows)
-    json_path.write_text(json.dumps({**meta, "points": rows}, indent=2, default=float) + "\n")
+
+    write_atomic(csv_path, write_csv)  # each file whole or not at all
+    text = json.dumps({**meta, "points": rows}, indent=2, default=float) + "\n"
+    write_atomic(json_path, lambda fh: fh.write(text))
     written = [csv_path, json_path]
     png = plot(rows, out_dir / "variation.png", meta)
     if png:

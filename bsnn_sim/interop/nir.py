@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..atomic import write_atomic_path
 from ..errors import InteropError
 from ..network import (INPUT, Compute, Conv2d, Encoding, EncodingKind, Flatten, Linear, MaxPool2d,
                        Network, NeuronKind, Precision)
@@ -604,4 +605,6 @@ def _export_compute(nir, n: Compute, shape, net_shapes, dt, nodes, edges, produc
 
 
 def write_graph(graph, path) -> None:
-    load_nir().write(str(path), graph)
+    """Write ``graph`` to ``path`` whole or not at all (a temporary file, renamed)."""
+    nir = load_nir()
+    write_atomic_path(path, lambda tmp: nir.write(tmp, graph))

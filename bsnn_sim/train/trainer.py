@@ -8,6 +8,7 @@ every epoch; ``resume=True`` continues from it.
 
 from __future__ import annotations
 
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import datasets, weightfile
+from ..atomic import write_atomic
+from ..errors import BsnnError
 from ..network import EncodingKind
 from .export import export_network
 from .inteval import integer_predict
@@ -99,13 +102,18 @@ def train(workload, out: Path, data_dir=None, resume=False, limit=None, epochs=N
     start_epoch = 0
     ckpt = Path(str(out) + ".ckpt.pt")
     if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
+        try:
+            state = torch.load(ckpt, weights_only=False)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            gen.set_state(state["gen"])
+            start_epoch = int(state["epoch"])
+        except (OSError, EOFError, RuntimeError, KeyError, ValueError, TypeError, AttributeError,
+                pickle.UnpicklingError) as exc:
+            raise BsnnError(f"{ckpt}: cannot resume from this checkpoint ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:120]}); delete it or train without --resume") from None
         sched.total_steps = epochs * steps_per_epoch  # resuming with more epochs extends the schedule
-        gen.set_state(state["gen"])
-        start_epoch = state["epoch"]
         log(f"resumed from {ckpt} after epoch {start_epoch}")
     images = torch.from_numpy(train_set.images.copy())
     labels = torch.from_numpy(train_set.labels.copy())
@@ -132,8 +140,9 @@ def train(workload, out: Path, data_dir=None, resume=False, limit=None, epochs=N
         acc = float_accuracy(model, test_set.images, test_set.labels, workload)
         log(f"epoch {epoch + 1}/{epochs}  loss {loss_sum / seen:.4f}  train {correct / seen:.4f}  "
             f"test(float) {acc:.4f}  {time.time() - te:.0f}s")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "gen": gen.get_state(), "epoch": epoch + 1}, ckpt)
+        state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                 "gen": gen.get_state(), "epoch": epoch + 1}
+        write_atomic(ckpt, lambda f: torch.save(state, f), binary=True)  # an interrupt keeps the last whole one
     model.eval()
     facc = float_accuracy(model, test_set.images, test_set.labels, workload)
     meta = {"workload": workload.name, "dataset": workload.dataset, "seed": spec.seed, "epochs": epochs,
