@@ -207,6 +207,7 @@ def test_every_range_end_at_once_gives_finite_figures(end):
         data["subarray"].update(rows=1, columns=4096)
         data["buffer"]["capacity_bits"] = 2**20
         data["mtj"]["tmr_temp_coeff_per_k"] = 0.004  # at 500 K the TMR keeps 20 % (the top, 0.01 /K, none)
+        data["sensing"]["t_settle_ns"] = 1e6  # the source line's RC with the largest capacitances
     cfg = from_dict(data)
     e = energy.action_energies(cfg)
     assert all(math.isfinite(v) and v >= 0 for v in e.values()) and sum(e.values()) > 0
