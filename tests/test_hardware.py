@@ -7,10 +7,11 @@ import pytest
 
 from bsnn_sim import energy
 from bsnn_sim.actions import ACTIONS
-from bsnn_sim.arch import _CHOICES, SECTIONS, load_arch
+from bsnn_sim.arch import SECTIONS, load_arch
 from bsnn_sim.errors import BsnnError, ConfigError, SimulationError
 from bsnn_sim.functional import FunctionalSimulator
 from bsnn_sim.hardware import activity_of, dense_ops, evaluate_hardware, reprice
+from bsnn_sim.limits import LIMITS
 from bsnn_sim.mapping import map_network
 from bsnn_sim.timing.result import SHARED
 from netfactory import mnist_network
@@ -187,7 +188,7 @@ def _perturbed(arch, sec, key):
     """``arch`` with one key moved (numbers x1.5 or +1, booleans flipped, choices rotated),
     or None if that value is not a valid config."""
     value = getattr(getattr(arch, sec), key)
-    choices = _CHOICES.get((sec, key))
+    choices = LIMITS[f"{sec}.{key}"].choices
     if choices:
         new = choices[(choices.index(value) + 1) % len(choices)]
     elif isinstance(value, bool):
