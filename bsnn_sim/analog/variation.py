@@ -111,8 +111,8 @@ def plot(rows: list[dict], path: Path, meta: dict) -> Path | None:
     ax.set_xlabel(meta["param"])
     ax.set_ylabel("accuracy (%)")
     cal = meta.get("calibration_images", 0)
-    ax.set_title(f"{meta['workload']} on {meta['arch']} ({meta['images']} images"
-                 + (f", chips calibrated on {cal} training images)" if cal else ", uncalibrated chips)"), fontsize=9)
+    ax.set_title(f"{meta['workload']} on {meta['arch']}, {meta['images']} images\n"
+                 + (f"chips calibrated on {cal} training images" if cal else "uncalibrated chips"), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
