@@ -145,80 +145,37 @@ def cli():
               help="Time only the first N simulated images (default: all).")
 @click.option("--pipelined", is_flag=True, help="Overlap consecutive images in the timing pass.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="With --arch: write results.json, layers.csv and config.toml here.")
+              help="Write results.json (with provenance), predictions.csv/.npy, scores.npy and, with --arch, "
+                   "layers.csv and config.toml here.")
 @ANALOG_OPTIONS
 def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, timing_images, pipelined, out_dir,
         analog, mc, seed, calibrate, workers):
     """Simulate WORKLOAD's trained network on its dataset; print accuracy and activity,
     and with --arch the latency, energy, TOPS/W, area and sense margin on that hardware.
     --analog runs the nominal chip through the analog path; --mc N samples N chips."""
-    from . import datasets
-    from .workload import load_workload
+    from . import pipeline, report
 
-    _needs_arch(arch, analog=analog, mc=mc, calibrate=calibrate, out=out_dir, timing_images=timing_images,
-                pipelined=pipelined)
+    _needs_arch(arch, analog=analog, mc=mc, calibrate=calibrate, timing_images=timing_images, pipelined=pipelined)
     json_path = _output_file(json_out, "--json") if json_out else None
     out_path = _output_dir(out_dir, "--out") if out_dir else None
-    wl = load_workload(workload)
-    hw_cfg = mapping = None
+    hw_cfg = None
     if arch:
         from .arch import load_arch
 
         hw_cfg = load_arch(arch)
-    net = _load_weights(wl, weights)
-    if hw_cfg is not None:
-        from .hardware import fit
-
-        mapping = fit(net, hw_cfg)  # a layer or buffer that does not fit fails before the long run
-    sim = _simulator(net, hw_cfg, weights or wl.weights)
-    data = datasets.load(wl.dataset, split, data_dir, limit=limit)
-    if data.images.shape[1:] != net.input_shape:
-        raise BsnnError(f"{weights or wl.weights}: the network expects {net.input_shape} images, {wl.dataset} in "
-                        f"{data.source_dir} holds {data.images.shape[1:]}")
-    work = cal_images = None
-    if calibrate:
-        cal_images = datasets.load(wl.dataset, "train", data_dir, limit=calibrate).images
-    if analog or mc:
-        from .analog.montecarlo import Workload
-
-        work = Workload(net, mapping, hw_cfg, data.images, data.labels, seed, batch_size, cal_images)
-    analog_errors = None
-    if analog:
-        from .analog.montecarlo import simulate_chip
-
-        res, analog_errors, _, corrections = simulate_chip(work, 0, nominal=True, calibrated=bool(calibrate),
-                                                           progress=_progress("simulating (analog, nominal chip)"))
-        mode = "analog path, nominal chip" + (f", calibrated on {calibrate} train images" if calibrate else "")
-    else:
-        res = sim.run(data.images, data.labels, batch_size, progress=_progress("simulating"))
-        mode = "ideal devices"
-    report = {
-        "workload": wl.name, "weights": str(weights or wl.weights), "dataset": wl.dataset, "split": split,
-        "images": int(len(data.labels)), "mode": mode, "accuracy": res.accuracy,
-        "correct": int((res.predictions == res.labels).sum()),
-        "time_steps": net.time_steps, "seconds": res.seconds, "images_per_s": len(data.labels) / max(res.seconds, 1e-9),
-        "firing_rate": res.firing_rates(),
-    }
-    click.echo(f"{wl.name}: accuracy {100 * res.accuracy:.2f} % ({report['correct']}/{report['images']} "
-               f"{wl.dataset} {split} images, {mode}), T = {net.time_steps}, "
-               f"{report['images_per_s']:.0f} images/s")
-    if analog_errors is not None:
-        report["sensing_errors"] = analog_errors
-        click.echo("sensing errors (converted count vs ideal popcount of the same inputs):")
-        for name, e in analog_errors.items():
-            click.echo(f"  {name:<16} {100 * e['error_rate']:6.2f} % of {e['conversions']} conversions off; "
-                       f"mean |err| {e['mean_abs_error']:.3f}, rms {e['rms_error']:.3f}, max {e['max_abs_error']} counts")
-    click.echo("mean firing rate (spikes per neuron per step):")
-    for name, rate in report["firing_rate"].items():
-        click.echo(f"  {name:<16} {rate:.4f}")
-    if hw_cfg is not None:
-        report["hardware"] = _hardware(net, res, hw_cfg, mapping, timing_images, pipelined, out_path, report)
+    result = pipeline.evaluate(
+        workload, weights, pipeline.DataOptions(split, limit, data_dir, batch_size), hw_cfg,
+        pipeline.AnalogOptions(seed, calibrate or 0) if analog else None, timing_images, pipelined,
+        calibrate_images=calibrate or 0, progress=_progress, log=lambda line: click.echo(line, err=True))
+    _print_run(result)
     if mc:
-        report["monte_carlo"] = _monte_carlo(work, mc, workers, calibrate, report.get("hardware"))
-        if out_path:
-            _write(out_path / "results.json", json.dumps(report, indent=2) + "\n")
+        result.extra["monte_carlo"] = _monte_carlo(result, mc, seed, workers, calibrate)
+    command = "bsnn-sim " + " ".join(sys.argv[1:])
+    if out_path:
+        written = report.write_run(result, out_path, command)
+        click.echo("wrote " + ", ".join(str(p) for p in written))
     if json_path:
-        _write(json_path, json.dumps(report, indent=2) + "\n")
+        report.write_json(json_path, {**result.summary(), "provenance": report.provenance(result, command)})
 
 
 def _needs_arch(arch, **options):
@@ -227,63 +184,6 @@ def _needs_arch(arch, **options):
     if given and not arch:
         raise click.UsageError(f"--{given[0]} needs --arch (it concerns the hardware report)",
                                ctx=click.get_current_context())
-
-
-def _simulator(net, hw_cfg, weights_path):
-    """The functional simulator (as ``hw_cfg`` runs it, when given); a network it refuses
-    (e.g. sums beyond int32) names the file."""
-    from .functional import FunctionalSimulator
-    from .hardware import functional_simulator
-
-    try:
-        return functional_simulator(net, hw_cfg) if hw_cfg is not None else FunctionalSimulator(net)
-    except BsnnError as exc:
-        raise type(exc)(f"{weights_path}: {exc}") from None
-
-
-def _monte_carlo(work, chips, workers, calibrate, hardware):
-    """Run and print the Monte Carlo chips; the summary (with per-chip accuracies) for JSON."""
-    from .analog import montecarlo
-
-    click.echo(f"Monte Carlo: {chips} chips, seed {work.seed}, {len(work.labels)} images each ...", err=True)
-    outcomes = montecarlo.run_monte_carlo(work, chips, workers, progress=_progress("chips"))
-    summary = montecarlo.summarize(outcomes)
-    click.echo(montecarlo.report(summary, calibrate or 0))
-    if calibrate and hardware:
-        click.echo(f"  calibration cost: {calibrate} inferences once per chip = "
-                   f"{calibrate * hardware['energy_per_inference_pj'] / 1e6:.3f} uJ, "
-                   f"{calibrate * hardware['latency_mean_ns'] / 1e3:.2f} us (at the nominal per-inference figures)")
-    summary["per_chip"] = [{"index": o.index, "accuracy": o.accuracy, "dynamic_energy_pj": o.dynamic_energy_pj,
-                            "array_energy_factor": o.array_energy_factor,
-                            **({"uncalibrated_accuracy": o.uncalibrated["accuracy"]} if o.uncalibrated else {})}
-                           for o in outcomes]
-    summary["seed"] = work.seed
-    return summary
-
-
-def _load_weights(wl, weights):
-    """The weight file given, or the workload's, checked against the workload's [network];
-    a missing default says how to make it."""
-    from . import weightfile
-    from .workload import check_network
-
-    path = Path(weights or wl.weights)
-    if weights is None and not path.exists():
-        raise BsnnError(f"{path}: weight file not found; train it with: bsnn-sim train {wl.path}")
-    net = weightfile.load(path)
-    check_network(wl, net, path)
-    return net
-
-
-def _csv_text(rows: list[dict]) -> str:
-    import csv
-    import io
-
-    fh = io.StringIO()
-    writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return fh.getvalue()
 
 
 def _defaults_line(cfg) -> str:
@@ -304,36 +204,60 @@ def _defaults_line(cfg) -> str:
             f"(docs/config-reference.md): {', '.join(parts)}")
 
 
-def _hardware(net, res, cfg, mapping, timing_images, pipelined, out_dir, report):
-    """Map, time and price the functional result; print and optionally write results."""
-    from .hardware import activity_of, check_finite, evaluate_hardware, saturation_report
+def _print_run(result):
+    """The text report of a :class:`~bsnn_sim.pipeline.RunResult`."""
+    s = result.summary()
+    click.echo(f"{s['workload']}: accuracy {100 * s['accuracy']:.2f} % ({s['correct']}/{s['images']} "
+               f"{s['dataset']} {s['split']} images, {s['mode']}), T = {s['time_steps']}, "
+               f"{s['images_per_s']:.0f} images/s")
+    if result.sensing_errors is not None:
+        click.echo("sensing errors (converted count vs ideal popcount of the same inputs):")
+        for name, e in result.sensing_errors.items():
+            click.echo(f"  {name:<16} {100 * e['error_rate']:6.2f} % of {e['conversions']} conversions off; "
+                       f"mean |err| {e['mean_abs_error']:.3f}, rms {e['rms_error']:.3f}, max {e['max_abs_error']} counts")
+    click.echo("mean firing rate (spikes per neuron per step):")
+    for name, rate in s["firing_rate"].items():
+        click.echo(f"  {name:<16} {rate:.4f}")
+    if result.hardware is not None:
+        from .analog.margin import margin_report
+        from .hardware import saturation_report
 
-    click.echo(saturation_report(res))
-    n = min(timing_images or len(res.labels), len(res.labels))
-    click.echo(f"timing {n} image(s) on {cfg.name} ...", err=True)
-    try:
-        hw = evaluate_hardware(net, activity_of(res), cfg, images=n, pipelined=pipelined, mapping=mapping)
-    except BsnnError as exc:  # a run-time limit of the hardware: name the config it is about
-        raise type(exc)(str(exc) if str(exc).startswith(cfg.source) else f"{cfg.source}: {exc}") from None
-    summary = hw.summary()  # checks every figure finite before anything is printed
-    summary["arch_defaults_used"] = list(cfg.defaults_used)
-    click.echo(f"hardware: {cfg.name} ({cfg.subarray.rows}x{cfg.subarray.columns} subarrays, "
-               f"t_clk {cfg.technology.t_clk_ns} ns), timing over {n} image(s)")
-    click.echo(_defaults_line(cfg))
-    click.echo(hw.report())
-    from .analog.margin import layer_margins, margin_report
+        click.echo(saturation_report(result.functional))
+        cfg, n = result.arch, result.hardware.n_images
+        click.echo(f"hardware: {cfg.name} ({cfg.subarray.rows}x{cfg.subarray.columns} subarrays, "
+                   f"t_clk {cfg.technology.t_clk_ns} ns), timing over {n} image(s)")
+        click.echo(_defaults_line(cfg))
+        click.echo(result.hardware.report())
+        click.echo(margin_report(result.margins))
 
-    margins = layer_margins(mapping, cfg)
-    check_finite(margins, cfg.source, "sense_margin.")
-    click.echo(margin_report(margins))
-    summary["sense_margin"] = margins
-    if out_dir:
-        out = Path(out_dir)
-        _write(out / "results.json", json.dumps({**report, "hardware": summary}, indent=2) + "\n")
-        _write(out / "layers.csv", _csv_text(hw.layer_rows()))
-        _write(out / "config.toml", cfg.to_toml())
-        click.echo(f"wrote {out / 'results.json'}, {out / 'layers.csv'}, {out / 'config.toml'}")
+
+def _monte_carlo(result, chips, seed, workers, calibrate):
+    """Run and print the Monte Carlo chips; the summary (with per-chip accuracies) for JSON."""
+    from . import pipeline
+    from .analog import montecarlo
+
+    click.echo(f"Monte Carlo: {chips} chips, seed {seed}, {len(result.inputs.labels)} images each ...", err=True)
+    work, outcomes = pipeline.monte_carlo(result.inputs, result.arch, chips, seed, bool(calibrate), workers,
+                                          progress=_progress("chips"), mapping=result.hardware.mapping)
+    summary = montecarlo.summarize(outcomes)
+    click.echo(montecarlo.report(summary, calibrate or 0))
+    hardware = result.hardware_summary()
+    if calibrate and hardware:
+        click.echo(f"  calibration cost: {calibrate} inferences once per chip = "
+                   f"{calibrate * hardware['energy_per_inference_pj'] / 1e6:.3f} uJ, "
+                   f"{calibrate * hardware['latency_mean_ns'] / 1e3:.2f} us (at the nominal per-inference figures)")
+    summary["per_chip"] = [{"index": o.index, "accuracy": o.accuracy, "dynamic_energy_pj": o.dynamic_energy_pj,
+                            "array_energy_factor": o.array_energy_factor,
+                            **({"uncalibrated_accuracy": o.uncalibrated["accuracy"]} if o.uncalibrated else {})}
+                           for o in outcomes]
+    summary["seed"] = work.seed
     return summary
+
+
+def _load_weights(wl, weights):
+    from .pipeline import load_network
+
+    return load_network(wl, weights)[0]
 
 
 @cli.command()
@@ -409,7 +333,9 @@ def map_cmd(workload, arch, weights, csv_out):
     click.echo(_defaults_line(cfg))
     click.echo(mapping.report())
     if csv_path:
-        _write(csv_path, _csv_text(mapping.to_rows()))
+        from .report import csv_text
+
+        _write(csv_path, csv_text(mapping.to_rows()))
 
 
 @cli.command()
