@@ -1,4 +1,5 @@
-"""Command line: ``bsnn-sim run | map | train | energy | inspect | import | export | data``.
+"""Command line: ``bsnn-sim run | sweep | regress | plot | map | variation | train | energy | inspect | import |
+export | data``.
 
 One click group, one small function per subcommand. Heavy imports (numba, torch)
 happen inside the subcommands so ``--help`` and input validation are instant. A
@@ -312,6 +313,39 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
     click.echo("wrote " + ", ".join(map(str, written)))
     if not any(p.suffix == ".png" for p in written):
         click.echo("no PNG: matplotlib is not installed (pip install 'bsnn-sim[plot]')")
+
+
+@cli.command()
+@click.option("--root", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
+              help="Repository root holding workloads/ and arch_configs/.")
+@click.option("--goldens", "goldens_dir", type=click.Path(file_okay=False), default=None,
+              help="Directory of golden *.json files (default: ROOT/tests/goldens).")
+@click.option("--rtol", type=click.FloatRange(min=0), default=1e-9, show_default=True,
+              help="Relative tolerance for float metrics (counts and predictions are exact).")
+@click.option("--update", is_flag=True, help="Rewrite the goldens that moved, after showing what moved.")
+@DATA_DIR
+def regress(root, goldens_dir, rtol, update, data_dir):
+    """Re-run every golden case (tests/goldens/*.json) and show what moved; exit 1 on a
+    regression, or with --update rewrite the moved goldens."""
+    from . import regress as reg
+
+    goldens_dir = Path(goldens_dir or Path(root) / "tests" / "goldens")
+    cases = reg.run_all(root, goldens_dir, rtol, data_dir, progress=lambda name: click.echo(f"running {name} ...",
+                                                                                            err=True))
+    click.echo(reg.table(cases))
+    moved = [c for c in cases if c.moved]
+    for name in reg.ungolden_workloads(root, cases):
+        click.echo(f"note: workload {name} has no golden")
+    click.echo(f"{len(cases)} golden case(s): {len(cases) - len(moved)} unchanged, {len(moved)} moved")
+    if update:
+        for c in moved:
+            if c.now is not None:
+                reg.write_golden(c.path, c.now)
+                click.echo(f"updated {c.path}")
+        if any(c.error for c in moved):
+            raise BsnnError("some golden cases could not run (see the table); their goldens are unchanged")
+    elif moved:
+        sys.exit(1)
 
 
 @cli.command("map")
