@@ -316,6 +316,27 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
 
 
 @cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Results directory: points/<key>.json, results.csv, sweep.json (a rerun skips finished points).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Local worker processes (default: one per core).")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) instead of local workers.")
+def sweep(spec, out_dir, workers, scheduler):
+    """Run the design-space sweep SPEC (a TOML file, docs/sweeps.md) into OUT."""
+    from .sweep import load_spec, run_sweep
+
+    sp = load_spec(spec)
+    outcome = run_sweep(sp, out_dir, workers, scheduler, log=lambda line: click.echo(line, err=True))
+    click.echo(f"{sp.name}: {len(sp.points)} points: {outcome.count('ok')} ok, {outcome.count('invalid')} invalid, "
+               f"{outcome.count('failed')} failed ({outcome.computed} run now, {outcome.skipped} already finished)")
+    for r in outcome.records:
+        if r["status"] != "ok":
+            click.echo(f"  point {r['index']} {r['status']}: {r['reason']}")
+    click.echo(f"wrote {Path(out_dir) / 'results.csv'}")
+
+
+@cli.command()
 @click.option("--root", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Repository root holding workloads/ and arch_configs/.")
 @click.option("--goldens", "goldens_dir", type=click.Path(file_okay=False), default=None,
