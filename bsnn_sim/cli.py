@@ -337,6 +337,25 @@ def sweep(spec, out_dir, workers, scheduler):
 
 
 @cli.command()
+@click.argument("sweep_dir", type=click.Path(file_okay=False))
+@click.option("--x", "x_key", required=True, help="Column of results.csv on the x axis (e.g. energy_per_inference_nj).")
+@click.option("--y", "y_key", required=True, help="Column on the y axis (e.g. latency_ns).")
+@click.option("--color", "color_key", default=None, help="Column that colours the points (e.g. accuracy, subarray.rows).")
+@click.option("--pareto", type=click.Choice(["min-min", "min-max", "max-min", "max-max"]), default=None,
+              help="Draw the Pareto front: whether x and y are minimised or maximised.")
+@click.option("--out", "out_stem", type=click.Path(dir_okay=False), default=None,
+              help="Output path without extension (default: SWEEP_DIR/<y>_vs_<x>); writes .png and .svg.")
+@click.option("--title", default=None, help="Plot title (default: the directory name and point count).")
+def plot(sweep_dir, x_key, y_key, color_key, pareto, out_stem, title):
+    """Scatter plot of a sweep's results (SWEEP_DIR/results.csv), PNG and SVG."""
+    from .plot import scatter
+
+    written = scatter(sweep_dir, x_key, y_key, color_key, tuple(pareto.split("-")) if pareto else None, out_stem,
+                      title)
+    click.echo("wrote " + ", ".join(map(str, written)))
+
+
+@cli.command()
 @click.option("--root", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Repository root holding workloads/ and arch_configs/.")
 @click.option("--goldens", "goldens_dir", type=click.Path(file_okay=False), default=None,

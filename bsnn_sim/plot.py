@@ -1,0 +1,105 @@
+"""Plots of a sweep's ``results.csv`` (matplotlib, the optional ``plot`` extra).
+
+:func:`scatter` draws one marker per finished (``ok``) point at (``x``, ``y``), coloured
+by a third column: a colour bar when that column is numeric, a legend when it is not.
+With ``pareto`` it also draws the Pareto front: the points no other point beats on both
+axes, "beats" meaning smaller for an axis to minimise and larger for one to maximise
+(``pareto = ("min", "max")`` for, e.g., energy against TOPS/W). It writes PNG and SVG.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .errors import BsnnError, ConfigError
+
+
+def read_rows(sweep_dir) -> list[dict]:
+    path = Path(sweep_dir) / "results.csv"
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; run bsnn-sim sweep SPEC --out {sweep_dir} first")
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def column(rows: list[dict], key: str, where) -> list:
+    """The values of ``key`` in ``rows``: floats when every value is a number, else text."""
+    if rows and key not in rows[0]:
+        raise ConfigError(f"{where}: no column {key!r}; columns: {', '.join(rows[0])}")
+    values = [r[key] for r in rows]
+    numbers = [_number(v) for v in values]
+    return numbers if all(n is not None for n in numbers) else values
+
+
+def pareto_front(xs, ys, sense=("min", "min")) -> list[int]:
+    """Indices of the points no other point beats on both axes, sorted by x."""
+    sx = 1 if sense[0] == "min" else -1
+    sy = 1 if sense[1] == "min" else -1
+    order = sorted(range(len(xs)), key=lambda i: (sx * xs[i], sy * ys[i]))
+    front, best = [], None
+    for i in order:
+        if best is None or sy * ys[i] < best:
+            front.append(i)
+            best = sy * ys[i]
+    return sorted(front, key=lambda i: xs[i])
+
+
+def scatter(sweep_dir, x: str, y: str, color: str | None = None, pareto=None, out_stem=None,
+            title: str | None = None) -> list[Path]:
+    """Plot ``y`` against ``x`` for the sweep in ``sweep_dir``; returns the files written."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError:
+        raise BsnnError("plots need matplotlib: pip install 'bsnn-sim[plot]'") from None
+    where = Path(sweep_dir) / "results.csv"
+    rows = [r for r in read_rows(sweep_dir) if r["status"] == "ok"]
+    if not rows:
+        raise BsnnError(f"{where}: no finished (ok) points to plot")
+    xs, ys = column(rows, x, where), column(rows, y, where)
+    for key, values in ((x, xs), (y, ys)):
+        if not all(isinstance(v, float) for v in values):
+            raise ConfigError(f"{where}: column {key!r} is not numeric")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    if color:
+        cs = column(rows, color, where)
+        if all(isinstance(c, float) for c in cs):
+            sc = ax.scatter(xs, ys, c=cs, cmap="viridis", s=36, edgecolors="k", linewidths=0.4, zorder=3)
+            fig.colorbar(sc, ax=ax, label=color)
+        else:
+            for value in dict.fromkeys(cs):
+                idx = [i for i, c in enumerate(cs) if c == value]
+                ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], s=36, edgecolors="k", linewidths=0.4,
+                           label=f"{color} = {value}", zorder=3)
+            ax.legend(fontsize=8)
+    else:
+        ax.scatter(xs, ys, s=36, edgecolors="k", linewidths=0.4, zorder=3)
+    if pareto:
+        front = pareto_front(xs, ys, pareto)
+        ax.plot([xs[i] for i in front], [ys[i] for i in front], "r--", lw=1, marker="o", ms=11, mfc="none", zorder=4,
+                label=f"Pareto front ({pareto[0]} x, {pareto[1]} y)")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or f"{Path(sweep_dir).name}: {len(rows)} points")
+    fig.tight_layout()
+    stem = Path(out_stem) if out_stem else Path(sweep_dir) / f"{y}_vs_{x}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ext in (".png", ".svg"):
+        path = stem.with_name(stem.name + ext)
+        fig.savefig(path, dpi=120)
+        written.append(path)
+    plt.close(fig)
+    return written
