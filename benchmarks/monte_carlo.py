@@ -33,17 +33,16 @@ def main():
 
     import numpy as np
 
-    from bsnn_sim import datasets, weightfile
+    from bsnn_sim import pipeline
     from bsnn_sim.analog import montecarlo
     from bsnn_sim.arch import load_arch
     from bsnn_sim.functional import FunctionalSimulator
-    from bsnn_sim.mapping import map_network
 
-    net = weightfile.load(ROOT / "workloads" / f"{args.workload}.bsnn.npz")
     arch = load_arch(args.arch)
-    data = datasets.load("mnist", "test", limit=args.images)
-    cal = datasets.load("mnist", "train", limit=args.calibrate).images if args.calibrate else None
-    mapping = map_network(net, arch)
+    inputs = pipeline.prepare(ROOT / "workloads" / f"{args.workload}.toml", data=pipeline.DataOptions(limit=args.images),
+                              calibrate_images=args.calibrate)
+    net, data, cal = inputs.net, inputs, inputs.calibration_images
+    mapping = pipeline.map_for(net, arch)
     print(f"{args.workload} on {arch.name}: {args.chips} chips x {len(data.labels)} images, "
           f"{args.workers} worker(s), calibration images {args.calibrate}, machine: {os.cpu_count()} cores")
 

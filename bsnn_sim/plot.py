@@ -1,7 +1,8 @@
 """Plots of a sweep's ``results.csv`` (matplotlib, the optional ``plot`` extra).
 
 :func:`scatter` draws one marker per finished (``ok``) point at (``x``, ``y``), coloured
-by a third column: a colour bar when that column is numeric, a legend when it is not.
+by a third column: a colour bar when that column is numeric with more than six distinct
+values, a legend otherwise.
 With ``pareto`` it also draws the Pareto front: the points no other point beats on both
 axes, "beats" meaning smaller for an axis to minimise and larger for one to maximise
 (``pareto = ("min", "max")`` for, e.g., energy against TOPS/W). It writes PNG and SVG.
@@ -13,6 +14,8 @@ import csv
 from pathlib import Path
 
 from .errors import BsnnError, ConfigError
+
+DISCRETE_COLORS = 6  # a colour column with at most this many distinct values gets a legend, not a colour bar
 
 
 def read_rows(sweep_dir) -> list[dict]:
@@ -73,14 +76,15 @@ def scatter(sweep_dir, x: str, y: str, color: str | None = None, pareto=None, ou
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     if color:
         cs = column(rows, color, where)
-        if all(isinstance(c, float) for c in cs):
+        if all(isinstance(c, float) for c in cs) and len(set(cs)) > DISCRETE_COLORS:
             sc = ax.scatter(xs, ys, c=cs, cmap="viridis", s=36, edgecolors="k", linewidths=0.4, zorder=3)
             fig.colorbar(sc, ax=ax, label=color)
         else:
             for value in dict.fromkeys(cs):
                 idx = [i for i, c in enumerate(cs) if c == value]
+                label = f"{value:g}" if isinstance(value, float) else value
                 ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], s=36, edgecolors="k", linewidths=0.4,
-                           label=f"{color} = {value}", zorder=3)
+                           label=f"{color} = {label}", zorder=3)
             ax.legend(fontsize=8)
     else:
         ax.scatter(xs, ys, s=36, edgecolors="k", linewidths=0.4, zorder=3)
