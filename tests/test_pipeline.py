@@ -1,0 +1,110 @@
+"""The one pipeline and its report: the same numbers as the stages wired by hand, the
+shared functional pass reused across configs without changing a result, the files
+written by report.write_run (per-image predictions, readout scores, provenance), and the
+sweep's progress line."""
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bsnn_sim import pipeline, report, weightfile
+from bsnn_sim.arch import load_arch
+from bsnn_sim.functional import FunctionalSimulator
+from bsnn_sim.hardware import activity_of, evaluate_hardware
+from bsnn_sim.sweep.run import Progress
+from netfactory import mnist_network
+from synthdata import write_mnist
+from test_cli import WORKLOAD
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def small(tmp_path):
+    (tmp_path / "cli_small.toml").write_text(WORKLOAD)
+    weightfile.save(mnist_network(), tmp_path / "cli_small.bsnn.npz")
+    data = write_mnist(tmp_path / "data", n_train=10, n_test=24)
+    return tmp_path / "cli_small.toml", pipeline.DataOptions(data_dir=str(data), batch_size=10)
+
+
+def test_evaluate_equals_the_stages_wired_by_hand(small):
+    wl, data = small
+    arch = load_arch(ROOT / "arch_configs" / "stt_bsnn_65nm.toml")
+    res = pipeline.evaluate(wl, data=data, arch=arch)
+    inputs = res.inputs
+    ref = FunctionalSimulator(inputs.net, 288).run(inputs.images, inputs.labels, 10)
+    hw = evaluate_hardware(inputs.net, activity_of(ref), arch)
+    assert np.array_equal(res.predictions, ref.predictions) and np.array_equal(res.scores, ref.scores)
+    got, want = res.hardware.summary(), hw.summary()
+    for key in ("total_cycles", "energy_per_inference_pj", "tops_per_w", "area_mm2", "latency_p99_cycles"):
+        assert got[key] == want[key], key
+    assert res.hardware.timing.action_totals == hw.timing.action_totals
+    assert res.margins.keys() == {"conv2"}
+
+
+def test_a_shared_functional_pass_gives_the_same_result_on_another_config(small):
+    """What a sweep relies on: the ideal pass made for one config with the same
+    subarray.columns serves a config that differs in every other way."""
+    wl, data = small
+    base = load_arch(ROOT / "arch_configs" / "stt_bsnn_65nm.toml")
+    other = base.replace(**{"subarray.rows": 8, "sensing.t_settle_ns": 2.0, "chip.replication": "none",
+                            "converter.bits": 7, "sensing.skip_zero_chunks": False})
+    inputs = pipeline.prepare(wl, data=data)
+    shared = pipeline.functional_pass(inputs, base.subarray.columns)
+    reused = pipeline.evaluate_prepared(inputs, other, functional=shared).hardware.summary()
+    fresh = pipeline.evaluate(wl, data=data, arch=other).hardware.summary()
+    for key, value in fresh.items():
+        if key not in ("wall_s", "wall_s_per_image"):
+            assert reused[key] == value, key
+
+
+def test_write_run_files_and_provenance(small, tmp_path):
+    wl, data = small
+    arch = load_arch(ROOT / "arch_configs" / "stt_bsnn_65nm.toml")
+    res = pipeline.evaluate(wl, data=data, arch=arch)
+    written = report.write_run(res, tmp_path / "out", command="bsnn-sim run x")
+    names = {p.name for p in written}
+    assert names == {"results.json", "predictions.csv", "predictions.npy", "scores.npy", "labels.npy", "layers.csv",
+                     "config.toml"}
+    rows = list(csv.DictReader(open(tmp_path / "out" / "predictions.csv")))
+    assert len(rows) == 24 and [int(r["prediction"]) for r in rows] == res.predictions.tolist()
+    assert [float(r["score_3"]) for r in rows] == pytest.approx(res.scores[:, 3].tolist())
+    assert np.array_equal(np.load(tmp_path / "out" / "scores.npy"), res.scores)
+    prov = json.loads((tmp_path / "out" / "results.json").read_text())["provenance"]
+    assert prov["weights_sha256"] == hashlib.sha256((wl.parent / "cli_small.bsnn.npz").read_bytes()).hexdigest()
+    assert prov["config_sha256"] == report.config_hash(arch) and prov["command"] == "bsnn-sim run x"
+    assert prov["tool_version"] == report.tool_version() and prov["seed"] is None
+    assert report.config_hash(arch.replace(**{"subarray.rows": 2})) != prov["config_sha256"]
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_progress_line_on_a_terminal_and_silence_elsewhere():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        p = Progress(3, stream)
+        for status in ("ok", "failed", "invalid"):
+            p.update(status)
+    assert "sweep: 3/3 points, 1 failed, 1 invalid, ETA 0:00" in tty.getvalue() and tty.getvalue().endswith("\n")
+    assert pipe.getvalue() == ""
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    report.write_json(path, {"a": 1})
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        report.write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
