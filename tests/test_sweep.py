@@ -143,3 +143,8 @@ def test_dask_local_cluster_gives_the_same_results(sweep_dir):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
         remote = run_sweep(sweep_dir / "small.toml", sweep_dir / "d", scheduler=cl.scheduler_address)
     assert results(remote) == results(local)
+
+
+def test_help_lists_sweep_regress_and_plot():
+    result = invoke("--help")
+    assert result.exit_code == 0 and all(cmd in result.output for cmd in ("sweep", "regress", "plot"))

@@ -132,9 +132,5 @@ class Store:
         except (OSError, json.JSONDecodeError):
             return None  # unreadable: recompute
 
-    def finished(self, key: str) -> bool:
-        rec = self.load(key)
-        return rec is not None and rec.get("status") in FINISHED
-
     def save(self, record: dict) -> Path:
         return write_json(self.path(record["key"]), record)

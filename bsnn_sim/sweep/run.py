@@ -32,7 +32,7 @@ from pathlib import Path
 from .. import pipeline
 from ..errors import BsnnError
 from ..report import git_commit, tool_version, write_csv, write_json
-from .points import Context, Store, Task, evaluate_point, point_key
+from .points import FINISHED, Context, Store, Task, evaluate_point, point_key
 from .spec import SweepSpec, load_spec
 
 
@@ -122,7 +122,7 @@ def run_sweep(spec, out_dir, workers: int | None = None, scheduler: str | None =
             continue
         first_index[key] = i
         done = store.load(key)
-        if done is not None and done.get("status") in ("ok", "invalid"):
+        if done is not None and done.get("status") in FINISHED:
             records[i] = {**done, **head, "key": key}
             skipped += 1
             continue
