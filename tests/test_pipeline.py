@@ -48,14 +48,17 @@ def test_evaluate_equals_the_stages_wired_by_hand(small):
 
 
 def test_a_shared_functional_pass_gives_the_same_result_on_another_config(small):
-    """What a sweep relies on: the ideal pass made for one config with the same
-    subarray.columns serves a config that differs in every other way."""
+    """What a sweep relies on: the ideal pass made for one config serves a config with
+    the same functional key that differs in every other way."""
     wl, data = small
     base = load_arch(ROOT / "arch_configs" / "stt_bsnn_65nm.toml")
     other = base.replace(**{"subarray.rows": 8, "sensing.t_settle_ns": 2.0, "chip.replication": "none",
                             "converter.bits": 7, "sensing.skip_zero_chunks": False})
+    assert pipeline.functional_key(other) == pipeline.functional_key(base)
+    for key, value in (("subarray.columns", 36), ("neuron.acc_bits", 8), ("digital.acc_bits", 12)):
+        assert pipeline.functional_key(base.replace(**{key: value})) != pipeline.functional_key(base), key
     inputs = pipeline.prepare(wl, data=data)
-    shared = pipeline.functional_pass(inputs, base.subarray.columns)
+    shared = pipeline.functional_pass(inputs, base)
     reused = pipeline.evaluate_prepared(inputs, other, functional=shared).hardware.summary()
     fresh = pipeline.evaluate(wl, data=data, arch=other).hardware.summary()
     for key, value in fresh.items():
@@ -108,3 +111,15 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
     with pytest.raises(OSError, match="disk full"):
         report.write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_functional_key_is_what_the_functional_simulator_is_built_from(monkeypatch):
+    """functional_key must list every config value hardware.functional_simulator passes on."""
+    import bsnn_sim.functional as functional
+    from bsnn_sim.hardware import functional_simulator
+
+    seen = []
+    monkeypatch.setattr(functional, "FunctionalSimulator", lambda net, *args, **kw: seen.append((args, kw)))
+    arch = load_arch(ROOT / "arch_configs" / "stt_bsnn_65nm.toml").replace(**{"neuron.acc_bits": 12})
+    functional_simulator(mnist_network(), arch)
+    assert seen == [(pipeline.functional_key(arch), {})]

@@ -35,7 +35,7 @@ class Context:
     """What every point of a sweep shares (sent once to each worker)."""
 
     inputs: object  # pipeline.Inputs
-    functional: dict = field(default_factory=dict)  # subarray.columns -> ideal functional result
+    functional: dict = field(default_factory=dict)  # pipeline.functional_key(arch) -> ideal functional result
     analog: object | None = None  # pipeline.AnalogOptions when the analog path is on
     timing_images: int | None = None
     pipelined: bool = False
@@ -84,10 +84,11 @@ def metrics_of(result) -> dict:
 
 def evaluate_point(context: Context, task: Task) -> dict:
     """The default point function: the pipeline on ``task.arch``, reusing the shared
-    ideal functional pass of its column count (none with the analog path)."""
+    ideal functional pass of its :func:`~bsnn_sim.pipeline.functional_key` (none with
+    the analog path)."""
     from .. import pipeline
 
-    functional = None if context.analog else context.functional.get(task.arch.subarray.columns)
+    functional = None if context.analog else context.functional.get(pipeline.functional_key(task.arch))
     res = pipeline.evaluate_prepared(context.inputs, task.arch, context.analog, context.timing_images,
                                      context.pipelined, functional=functional)
     out = {"metrics": metrics_of(res), "hardware": _strip_wall(res.hardware_summary())}

@@ -9,8 +9,9 @@ Order of work (docs/sweeps.md):
 2. Key every valid point (:func:`~.points.point_key`); a key with a finished record in
    ``DIR/points`` is skipped; a key that appears twice is computed once.
 3. Load the images once. Without the analog path the ideal functional pass depends on
-   the config only through ``subarray.columns``: it runs once per distinct column
-   count, here, and every point reuses it. With the analog path every point runs its
+   the config only through :func:`~bsnn_sim.pipeline.functional_key` (the chunk width
+   and the accumulator widths): it runs once per distinct key, here, and every point
+   reuses it. With the analog path every point runs its
    own chip.
 4. Run the remaining points: a local pool (:mod:`.pool`) or Dask (:mod:`.cluster`).
    Each record is written atomically as soon as it arrives.
@@ -166,11 +167,12 @@ def _context(spec: SweepSpec, wl, net, weights_path, tasks, log) -> Context:
     analog = pipeline.AnalogOptions(b.seed, b.calibrate_images) if b.analog else None
     functional = {}
     if analog is None:
-        for columns in sorted({t.arch.subarray.columns for t in tasks}):
+        for key in sorted({pipeline.functional_key(t.arch) for t in tasks}):
+            users = [t for t in tasks if pipeline.functional_key(t.arch) == key]
             if log:
-                log(f"functional pass ({len(inputs.labels)} images, chunks of {columns} columns), shared by "
-                    f"{sum(t.arch.subarray.columns == columns for t in tasks)} point(s) ...")
-            functional[columns] = pipeline.functional_pass(inputs, columns)
+                log(f"functional pass ({len(inputs.labels)} images; subarray.columns, neuron.acc_bits, "
+                    f"digital.acc_bits = {', '.join(map(str, key))}), shared by {len(users)} point(s) ...")
+            functional[key] = pipeline.functional_pass(inputs, users[0].arch)
     return Context(inputs, functional, analog, b.timing_images, b.pipelined)
 
 
