@@ -282,10 +282,9 @@ def _load_weights(wl, weights):
 def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, weights, data_dir, split, limit,
               batch_size, out_dir):
     """Accuracy against one architecture parameter: --mc chips at each of --values."""
-    from . import datasets
+    from . import pipeline
     from .analog import variation as var
     from .arch import load_arch
-    from .hardware import fit
     from .workload import load_workload
 
     wl = load_workload(workload)
@@ -294,11 +293,12 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
     for v in values:  # every value validated before any simulation
         cfg.replace(**{param: v})
     _output_dir(out_dir, "--out")
-    net = _load_weights(wl, weights)
+    net, weights_path = pipeline.load_network(wl, weights)
     for v in values:  # every value's hardware holds the network (subarrays, buffers)
-        fit(net, cfg.replace(**{param: v}))
-    data = datasets.load(wl.dataset, split, data_dir, limit=limit)
-    cal = datasets.load(wl.dataset, "train", data_dir, limit=calibrate).images if calibrate else None
+        pipeline.map_for(net, cfg.replace(**{param: v}))
+    data = pipeline.prepare(wl, data=pipeline.DataOptions(split, limit, data_dir, batch_size),
+                            calibrate_images=calibrate or 0, net=net, weights_path=weights_path)
+    cal = data.calibration_images
 
     def show(row):
         click.echo(f"  {param} = {row['value']}: accuracy {100 * row['accuracy_mean']:.2f} % +- "
