@@ -327,6 +327,7 @@ def sweep(spec, out_dir, workers, scheduler):
     from .sweep import load_spec, run_sweep
 
     sp = load_spec(spec)
+    _output_dir(out_dir, "--out")
     outcome = run_sweep(sp, out_dir, workers, scheduler, log=lambda line: click.echo(line, err=True))
     click.echo(f"{sp.name}: {len(sp.points)} points: {outcome.count('ok')} ok, {outcome.count('invalid')} invalid, "
                f"{outcome.count('failed')} failed ({outcome.computed} run now, {outcome.skipped} already finished)")

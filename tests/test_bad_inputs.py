@@ -445,11 +445,21 @@ def test_train_out_is_checked_before_training(env):
     assert_one_line_error(result, "--out", "afile")
 
 
-def test_out_and_timing_options_need_arch(env):
+def test_timing_options_need_arch(env):
     tmp, wl, data = env
-    for extra in (["--out", tmp / "o"], ["--timing-images", 3], ["--pipelined"]):
-        assert_one_line_error(invoke("run", wl, "--data-dir", data, *extra), "needs --arch")
-    assert not (tmp / "o").exists()
+    for extra in (["--timing-images", 3], ["--pipelined"]):
+        assert_one_line_error(invoke("run", wl, "--data-dir", data, "--out", tmp / "o", *extra), "needs --arch")
+    assert not (tmp / "o").exists()  # refused before any output
+
+
+def test_out_without_arch_writes_the_functional_results(env):
+    """--out means something without --arch: results.json and the per-image predictions."""
+    tmp, wl, data = env
+    result = invoke("run", wl, "--data-dir", data, "--limit", 4, "--out", tmp / "o")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp / "o" / "results.json").read_text())["images"] == 4
+    assert len((tmp / "o" / "predictions.csv").read_text().splitlines()) == 1 + 4
+    assert not (tmp / "o" / "layers.csv").exists()
 
 
 def test_results_are_written_whole(env):

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bsnn_sim import pipeline, report, weightfile
+from bsnn_sim import atomic, pipeline, report, weightfile
 from bsnn_sim.arch import load_arch
+from bsnn_sim.errors import OutputError
 from bsnn_sim.functional import FunctionalSimulator
 from bsnn_sim.hardware import activity_of, evaluate_hardware
 from bsnn_sim.sweep.run import Progress
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def small(tmp_path):
     (tmp_path / "cli_small.toml").write_text(WORKLOAD)
-    weightfile.save(mnist_network(), tmp_path / "cli_small.bsnn.npz")
+    weightfile.save(mnist_network(residual=False), tmp_path / "cli_small.bsnn.npz")
     data = write_mnist(tmp_path / "data", n_train=10, n_test=24)
     return tmp_path / "cli_small.toml", pipeline.DataOptions(data_dir=str(data), batch_size=10)
 
@@ -107,8 +108,8 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(atomic.os, "replace", fail)
+    with pytest.raises(OutputError, match=f"{path}: cannot write \\(disk full\\)"):
         report.write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
@@ -121,5 +122,5 @@ def test_functional_key_is_what_the_functional_simulator_is_built_from(monkeypat
     seen = []
     monkeypatch.setattr(functional, "FunctionalSimulator", lambda net, *args, **kw: seen.append((args, kw)))
     arch = load_arch(ROOT / "arch_configs" / "stt_bsnn_65nm.toml").replace(**{"neuron.acc_bits": 12})
-    functional_simulator(mnist_network(), arch)
+    functional_simulator(mnist_network(residual=False), arch)
     assert seen == [(pipeline.functional_key(arch), {})]

@@ -18,7 +18,7 @@ def make_root(tmp_path):
     (tmp_path / "workloads").mkdir()
     (tmp_path / "arch_configs").mkdir()
     (tmp_path / "workloads" / "cli_small.toml").write_text(WORKLOAD)
-    weightfile.save(mnist_network(), tmp_path / "workloads" / "cli_small.bsnn.npz")
+    weightfile.save(mnist_network(residual=False), tmp_path / "workloads" / "cli_small.bsnn.npz")
     shutil.copy(ROOT / "arch_configs" / "stt_bsnn_65nm.toml", tmp_path / "arch_configs")
     data = write_mnist(tmp_path / "data", n_train=10, n_test=30)
     goldens = tmp_path / "tests" / "goldens"

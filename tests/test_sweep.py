@@ -36,7 +36,7 @@ data_dir = "data"
 @pytest.fixture
 def sweep_dir(tmp_path):
     (tmp_path / "cli_small.toml").write_text(WORKLOAD)
-    weightfile.save(mnist_network(), tmp_path / "cli_small.bsnn.npz")
+    weightfile.save(mnist_network(residual=False), tmp_path / "cli_small.bsnn.npz")
     shutil.copy(ROOT / "arch_configs" / "stt_bsnn_65nm.toml", tmp_path)
     write_mnist(tmp_path / "data", n_train=10, n_test=20)
     (tmp_path / "small.toml").write_text(SPEC)
