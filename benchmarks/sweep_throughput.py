@@ -18,6 +18,7 @@ docs/sweeps.md ("Throughput").
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -51,7 +52,7 @@ def main():
         spec_path = Path(tmp) / "bench.toml"
         spec_path.write_text(spec_text(args.images))
         spec = load_spec(spec_path)
-        spec = type(spec)(spec.path, spec.name, spec.base, spec.axes, spec.points[:args.points])
+        spec = dataclasses.replace(spec, points=spec.points[:args.points])
         print(f"{len(spec.points)} points x {args.images} images of mnist_resnet, {args.workers} worker(s); "
               f"machine: {os.cpu_count()} cores (shared: figures are not from an idle machine)")
         t0 = time.perf_counter()

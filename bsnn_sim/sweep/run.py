@@ -74,15 +74,16 @@ class Progress:
         self.stream.flush()
 
 
+def arch_dict(arch) -> dict:
+    """The resolved config as keyed and stored (every key, no file path)."""
+    return arch.to_dict()
+
+
 def _identity(spec: SweepSpec, wl, weights_sha: str) -> dict:
     b = spec.base
     return {"workload": wl.name, "weights_sha256": weights_sha, "dataset": wl.dataset, "split": b.split,
             "images": b.images, "timing_images": b.timing_images, "pipelined": b.pipelined,
             "analog": {"seed": b.seed, "calibrate_images": b.calibrate_images} if b.analog else None}
-
-
-def _config(arch) -> dict:
-    return arch.to_dict()
 
 
 def run_sweep(spec, out_dir, workers: int | None = None, scheduler: str | None = None, point_fn=evaluate_point,
@@ -113,11 +114,11 @@ def run_sweep(spec, out_dir, workers: int | None = None, scheduler: str | None =
             arch = base_arch.replace(**overrides)
             pipeline.map_for(net, arch)
         except BsnnError as exc:
-            key = point_key(identity, {"base": _config(base_arch), "overrides": overrides})
+            key = point_key(identity, {"base": arch_dict(base_arch), "overrides": overrides})
             records[i] = {**head, "key": key, "status": "invalid", "reason": str(exc), "wall_s": 0.0}
             store.save(records[i])
             continue
-        key = point_key(identity, _config(arch))
+        key = point_key(identity, arch_dict(arch))
         if key in first_index:
             duplicates[i] = first_index[key]
             continue
@@ -133,7 +134,7 @@ def run_sweep(spec, out_dir, workers: int | None = None, scheduler: str | None =
 
     def on_result(task: Task, record: dict):
         rec = {"index": task.index, "key": task.key, "overrides": task.overrides, "tool_version": tool_version(),
-               **record, "config": _config(task.arch)}
+               **record, "config": arch_dict(task.arch)}
         store.save(rec)
         records[task.index] = rec
         progress.update(rec["status"])
