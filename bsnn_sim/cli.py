@@ -339,8 +339,8 @@ def sweep(spec, out_dir, workers, scheduler):
 
 @cli.command()
 @click.argument("sweep_dir", type=click.Path(file_okay=False))
-@click.option("--x", "x_key", required=True, help="Column of results.csv on the x axis (e.g. energy_per_inference_nj).")
-@click.option("--y", "y_key", required=True, help="Column on the y axis (e.g. latency_ns).")
+@click.option("--x", "x_key", default=None, help="Column of results.csv on the x axis (e.g. energy_per_inference_nj).")
+@click.option("--y", "y_key", default=None, help="Column on the y axis (e.g. latency_ns).")
 @click.option("--color", "color_key", default=None, help="Column that colours the points (e.g. accuracy, subarray.rows).")
 @click.option("--pareto", type=click.Choice(["min-min", "min-max", "max-min", "max-max"]), default=None,
               help="Draw the Pareto front: whether x and y are minimised or maximised.")
@@ -348,9 +348,18 @@ def sweep(spec, out_dir, workers, scheduler):
               help="Output path without extension (default: SWEEP_DIR/<y>_vs_<x>); writes .png and .svg.")
 @click.option("--title", default=None, help="Plot title (default: the directory name and point count).")
 def plot(sweep_dir, x_key, y_key, color_key, pareto, out_stem, title):
-    """Scatter plot of a sweep's results (SWEEP_DIR/results.csv), PNG and SVG."""
-    from .plot import scatter
+    """Scatter plot of a sweep's results (SWEEP_DIR/results.csv, needs --x and --y), or,
+    for a run directory (bsnn-sim run --arch ... --out DIR), its energy per inference by
+    action and by layer. PNG and SVG."""
+    from .plot import run_energy, scatter
 
+    if not (Path(sweep_dir) / "results.csv").exists() and (Path(sweep_dir) / "results.json").exists():
+        written = run_energy(sweep_dir, out_stem, title)
+        click.echo("wrote " + ", ".join(map(str, written)))
+        return
+    if not (x_key and y_key):
+        raise click.UsageError("a sweep plot needs --x and --y (columns of results.csv)",
+                               ctx=click.get_current_context())
     written = scatter(sweep_dir, x_key, y_key, color_key, tuple(pareto.split("-")) if pareto else None, out_stem,
                       title)
     click.echo("wrote " + ", ".join(map(str, written)))

@@ -6,6 +6,11 @@ values, a legend otherwise.
 With ``pareto`` it also draws the Pareto front: the points no other point beats on both
 axes, "beats" meaning smaller for an axis to minimise and larger for one to maximise
 (``pareto = ("min", "max")`` for, e.g., energy against TOPS/W). It writes PNG and SVG.
+
+:func:`run_energy` draws one run's energy per inference (``bsnn-sim run --arch ... --out
+DIR``: ``DIR/results.json``) as two bar charts: by action (each action's count x its
+energy, and each leakage term) and by layer (``(shared)``: buffers and wires no single
+layer owns).
 """
 
 from __future__ import annotations
@@ -55,9 +60,7 @@ def pareto_front(xs, ys, sense=("min", "min")) -> list[int]:
     return sorted(front, key=lambda i: xs[i])
 
 
-def scatter(sweep_dir, x: str, y: str, color: str | None = None, pareto=None, out_stem=None,
-            title: str | None = None) -> list[Path]:
-    """Plot ``y`` against ``x`` for the sweep in ``sweep_dir``; returns the files written."""
+def _pyplot():
     try:
         import matplotlib
 
@@ -65,6 +68,50 @@ def scatter(sweep_dir, x: str, y: str, color: str | None = None, pareto=None, ou
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:
         raise BsnnError("plots need matplotlib: pip install 'bsnn-sim[plot]'") from None
+    return plt
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ext in (".png", ".svg"):
+        path = stem.with_name(stem.name + ext)
+        fig.savefig(path, dpi=120)
+        written.append(path)
+    return written
+
+
+def run_energy(run_dir, out_stem=None, title: str | None = None) -> list[Path]:
+    """Energy per inference of one run by action and by layer (module docstring)."""
+    import json
+
+    path = Path(run_dir) / "results.json"
+    try:
+        hw = json.loads(path.read_text()).get("hardware")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read a run's results ({exc})") from None
+    if not hw or "energy_breakdown_pj" not in hw:
+        raise ConfigError(f"{path}: no hardware figures; write them with bsnn-sim run --arch CONFIG --out {run_dir}")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    for ax, key, label in ((axes[0], "energy_breakdown_pj", "by action"), (axes[1], "energy_by_layer_pj", "by layer")):
+        parts = {k: v / 1e3 for k, v in hw.get(key, {}).items() if k != "total" and v > 0}
+        ax.barh(list(parts), list(parts.values()), color="tab:blue")
+        ax.invert_yaxis()
+        ax.set_xlabel("nJ per inference")
+        ax.set_title(label)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title or f"{Path(run_dir).name}: {hw['energy_per_inference_pj'] / 1e3:.1f} nJ per inference")
+    fig.tight_layout()
+    written = _save(fig, Path(out_stem) if out_stem else Path(run_dir) / "energy")
+    plt.close(fig)
+    return written
+
+
+def scatter(sweep_dir, x: str, y: str, color: str | None = None, pareto=None, out_stem=None,
+            title: str | None = None) -> list[Path]:
+    """Plot ``y`` against ``x`` for the sweep in ``sweep_dir``; returns the files written."""
+    plt = _pyplot()
     where = Path(sweep_dir) / "results.csv"
     rows = [r for r in read_rows(sweep_dir) if r["status"] == "ok"]
     if not rows:
@@ -98,12 +145,6 @@ def scatter(sweep_dir, x: str, y: str, color: str | None = None, pareto=None, ou
     ax.grid(alpha=0.3)
     ax.set_title(title or f"{Path(sweep_dir).name}: {len(rows)} points")
     fig.tight_layout()
-    stem = Path(out_stem) if out_stem else Path(sweep_dir) / f"{y}_vs_{x}"
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for ext in (".png", ".svg"):
-        path = stem.with_name(stem.name + ext)
-        fig.savefig(path, dpi=120)
-        written.append(path)
+    written = _save(fig, Path(out_stem) if out_stem else Path(sweep_dir) / f"{y}_vs_{x}")
     plt.close(fig)
     return written

@@ -41,3 +41,25 @@ def test_plot_errors_name_the_column_or_the_missing_file(tmp_path):
     (tmp_path / "results.csv").write_text(CSV)
     bad = invoke("plot", tmp_path, "--x", "energy_per_inference_nj", "--y", "nope")
     assert bad.exit_code == 2 and "no column 'nope'" in bad.output
+
+
+def test_run_directory_gets_energy_by_action_and_by_layer(tmp_path):
+    pytest.importorskip("matplotlib")
+    import json
+
+    hw = {"energy_per_inference_pj": 3000.0,
+          "energy_breakdown_pj": {"sense_array": 1000.0, "convert": 500.0, "neuron_fire": 0.0, "total": 3000.0},
+          "energy_by_layer_pj": {"conv1": 2000.0, "fc": 1000.0, "total": 3000.0}}
+    (tmp_path / "results.json").write_text(json.dumps({"images": 4, "hardware": hw}))
+    result = invoke("plot", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "energy.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "energy.svg").exists()
+    (tmp_path / "results.json").write_text(json.dumps({"images": 4}))
+    bare = invoke("plot", tmp_path)
+    assert bare.exit_code == 2 and "no hardware figures" in bare.output
+
+
+def test_a_sweep_plot_needs_x_and_y(tmp_path):
+    (tmp_path / "results.csv").write_text(CSV)
+    result = invoke("plot", tmp_path, "--x", "latency_ns")
+    assert result.exit_code == 2 and "needs --x and --y" in result.output
