@@ -90,6 +90,7 @@ def test_spec_errors_name_the_key(tmp_path, body, fragment):
 
 
 def test_two_workers_equal_one_and_a_rerun_does_no_work(sweep_dir):
+    assert load_spec(sweep_dir / "small.toml").base.data_dir == str(sweep_dir / "data")  # the synthetic images
     one = run_sweep(sweep_dir / "small.toml", sweep_dir / "w1", workers=1)
     two = run_sweep(sweep_dir / "small.toml", sweep_dir / "w2", workers=2)
     assert len(one.records) == 12 and results(one) == results(two)

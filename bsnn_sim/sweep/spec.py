@@ -3,7 +3,7 @@
 ::
 
     name = "subarray_size"
-    [base]                       # paths relative to this file
+    [base]                       # paths (workload, arch, weights, data_dir) relative to this file
     workload = "../workloads/mnist_resnet.toml"
     arch = "../arch_configs/stt_bsnn_65nm.toml"
     images = 200                 # the split's first N images (default: all)
@@ -118,8 +118,10 @@ def _base(path: Path, table) -> Base:
     def rel(p):
         return None if p is None else (here / p)
 
+    data_dir = rel(table.get("data_dir"))
     return Base(rel(table["workload"]), rel(table["arch"]), rel(table.get("weights")),
-                **{k: table[k] for k in kinds if k in table and k not in ("weights",)})
+                data_dir=None if data_dir is None else str(data_dir),
+                **{k: table[k] for k in kinds if k in table and k not in ("weights", "data_dir")})
 
 
 def _draw(rng, path, where, rule):
