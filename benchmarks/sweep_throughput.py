@@ -61,7 +61,8 @@ def main():
         print(f"sweep: {t_sweep:.1f} s, {out.count('ok')} ok, {out.count('invalid')} invalid, {out.count('failed')} "
               f"failed: {60 * len(spec.points) / t_sweep:.1f} points/min (target >= 60)")
         walls = [r["wall_s"] for r in out.records if r["status"] == "ok"]
-        print(f"  one point in a worker: mean {sum(walls) / max(len(walls), 1):.2f} s, max {max(walls, default=0):.2f} s")
+        mean = sum(walls) / max(len(walls), 1)
+        print(f"  one point in a worker: mean {mean:.2f} s, max {max(walls, default=0):.2f} s")
         if args.no_loop:
             return
         base = load_arch(spec.base.arch)

@@ -341,7 +341,8 @@ def sweep(spec, out_dir, workers, scheduler):
 @click.argument("sweep_dir", type=click.Path(file_okay=False))
 @click.option("--x", "x_key", default=None, help="Column of results.csv on the x axis (e.g. energy_per_inference_nj).")
 @click.option("--y", "y_key", default=None, help="Column on the y axis (e.g. latency_ns).")
-@click.option("--color", "color_key", default=None, help="Column that colours the points (e.g. accuracy, subarray.rows).")
+@click.option("--color", "color_key", default=None,
+              help="Column that colours the points (e.g. accuracy, subarray.rows).")
 @click.option("--pareto", type=click.Choice(["min-min", "min-max", "max-min", "max-max"]), default=None,
               help="Draw the Pareto front: whether x and y are minimised or maximised.")
 @click.option("--out", "out_stem", type=click.Path(dir_okay=False), default=None,

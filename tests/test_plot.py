@@ -27,7 +27,8 @@ def test_plot_writes_png_and_svg(tmp_path):
     result = invoke("plot", tmp_path, "--x", "energy_per_inference_nj", "--y", "latency_ns", "--color", "accuracy",
                     "--pareto", "min-min")
     assert result.exit_code == 0, result.output
-    png, svg = tmp_path / "latency_ns_vs_energy_per_inference_nj.png", tmp_path / "latency_ns_vs_energy_per_inference_nj.svg"
+    stem = tmp_path / "latency_ns_vs_energy_per_inference_nj"
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and svg.read_text().lstrip().startswith("<?xml")
     cat = invoke("plot", tmp_path, "--x", "energy_per_inference_nj", "--y", "latency_ns", "--color", "subarray.rows",
                  "--out", tmp_path / "p" / "by_rows")
