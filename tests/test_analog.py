@@ -347,3 +347,14 @@ def test_wire_error_spread_matches_random_data_on_a_nominal_row():
     m = margin.row_margin(arch, 288)
     assert np.std(u - ideal) == pytest.approx(m["sigma_ir_mv"] / m["step_mv"], rel=0.1)
     assert np.abs(u - ideal).max() < m["sl_ir_error_counts"]
+
+
+def test_margin_table_has_a_value_under_every_heading():
+    arch = PAPER.replace(**{"subarray.r_sl_ohm_per_cell": 0.2})
+    net = wide_network(0, "threshold")
+    lines = margin.margin_report(margin.layer_margins(map_network(net, arch), arch)).splitlines()
+    heading = lines[1].replace("step mV", "step_mV").split()
+    assert heading[-1] == "verdict"
+    rows = [line.split() for line in lines[2:] if not line.strip().startswith("margin gone")]
+    assert rows and all(len(r) == len(heading) for r in rows)
+    assert float(rows[0][heading.index("IR")]) > 0

@@ -152,7 +152,7 @@ def margin_report(margins: dict) -> str:
     for name, m in margins.items():
         lines.append(f"  {name:<14} {m['cells']:>4} {m['step_mv']:>8.3f} {m['sigma_offset_mv']:>6.2f} "
                      f"{m['sigma_noise_mv']:>6.2f} {m['sigma_ktc_mv']:>6.3f} {m['sigma_variation_mv']:>6.3f} "
-                     f"{m['sigma_total_mv']:>7.3f} {m['sigma_counts']:>7.2f} {m['lsb_counts']:>5.2f} "
+                     f"{m['sigma_ir_mv']:>6.3f} {m['sigma_total_mv']:>7.3f} {m['sigma_counts']:>7.2f} {m['lsb_counts']:>5.2f} "
                      f"{m['p_error_per_sensing']:>7.3f} {100 * m['gain_sigma_rel']:>6.2f} "
                      f"{m['sl_ir_error_counts']:>6.1f}  {m['verdict']}")
     if any(m["verdict"] == "gone" for m in margins.values()):
