@@ -53,6 +53,8 @@ def test_spec_expands_grid_zip_random_in_order(tmp_path):
 [base]
 workload = "w.toml"
 arch = "a.toml"
+analog = true
+chips = 2
 [grid]
 "subarray.rows" = [1, 2]
 [[zip]]
@@ -81,6 +83,8 @@ seed = 5
     ('[[zip]]\n"subarray.rows" = [1, 2]\n"subarray.columns" = [1]', "equal lengths"),
     ('[random]\nsamples = 2\n"mtj.tmr_pct" = { normal = [1, 2] }', "uniform"),
     ('[grid]\n"subarray.rows" = [1]\n[[zip]]\n"subarray.rows" = [2]', "one axis only"),
+    ('[grid]\n"converter.noise_sigma_mv" = [0.1, 1.0]', "base.analog = true"),
+    ('[grid]\n"mtj.sigma_r_rel" = [0.0, 0.1]', "base.analog = true"),
 ])
 def test_spec_errors_name_the_key(tmp_path, body, fragment):
     (tmp_path / "s.toml").write_text(f'[base]\nworkload = "w.toml"\narch = "a.toml"\n{body}\n')
@@ -149,3 +153,21 @@ def test_dask_local_cluster_gives_the_same_results(sweep_dir):
 def test_help_lists_sweep_regress_and_plot():
     result = invoke("--help")
     assert result.exit_code == 0 and all(cmd in result.output for cmd in ("sweep", "regress", "plot"))
+
+
+def test_variation_axes_need_sampled_chips_and_get_monte_carlo_columns(sweep_dir):
+    spec = sweep_dir / "mc.toml"
+    head = '[base]\nworkload = "cli_small.toml"\narch = "stt_bsnn_65nm.toml"\ndata_dir = "data"\nimages = 8\nanalog = true\n'
+    spec.write_text(head + '[grid]\n"converter.offset_sigma_mv" = [0.0, 20.0]\n')
+    with pytest.raises(ConfigError, match="base.chips"):
+        load_spec(spec)
+    spec.write_text(head + 'chips = 3\n[grid]\n"converter.offset_sigma_mv" = [0.0, 20.0]\n')
+    out = run_sweep(spec, sweep_dir / "mc", workers=1)
+    assert [r["status"] for r in out.records] == ["ok", "ok"]
+    quiet, loud = (r["metrics"] for r in out.records)
+    assert quiet["mc_chips"] == loud["mc_chips"] == 3
+    assert len(out.records[0]["monte_carlo"]["per_chip_accuracy"]) == 3
+    # the nominal chip ignores offsets; the sampled chips do not
+    assert quiet["accuracy"] == loud["accuracy"]
+    err = [r["monte_carlo"]["layers"]["conv2"]["mean_abs_error_mean"] for r in out.records]
+    assert err[1] > 5 * max(err[0], 0.01)  # 20 mV offsets: every conversion off by counts

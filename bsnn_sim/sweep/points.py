@@ -39,6 +39,7 @@ class Context:
     analog: object | None = None  # pipeline.AnalogOptions when the analog path is on
     timing_images: int | None = None
     pipelined: bool = False
+    chips: int = 0  # Monte Carlo chips per point (analog path only)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,35 @@ def evaluate_point(context: Context, task: Task) -> dict:
         out["sensing_errors"] = res.sensing_errors
     if context.analog:
         out["predictions"] = [int(p) for p in res.predictions]  # the analog chip's own, image by image
+    if context.analog and context.chips:
+        out["monte_carlo"] = monte_carlo_of(context, task)
+        out["metrics"].update(mc_metrics(out["monte_carlo"]))
     return out
+
+
+def monte_carlo_of(context: Context, task: Task) -> dict:
+    """``context.chips`` sampled chips of the point's architecture (seeds as in ``run --mc``:
+    chip c of seed s is the same chip at every point), run one after another in this worker."""
+    from .. import pipeline
+    from ..analog import montecarlo
+
+    _, outcomes = pipeline.monte_carlo(context.inputs, task.arch, context.chips, context.analog.seed,
+                                       calibrate=context.analog.calibrate_images > 0, workers=1)
+    summary = montecarlo.summarize(outcomes)
+    summary["per_chip_accuracy"] = [o.accuracy for o in outcomes]
+    return summary
+
+
+def mc_metrics(summary: dict) -> dict:
+    """Flat Monte Carlo columns of ``results.csv``."""
+    a, e = summary["accuracy"], summary["dynamic_energy_per_inference_pj"]
+    m = {"mc_chips": summary["chips"], "mc_accuracy_mean": a["mean"], "mc_accuracy_std": a["std"],
+         "mc_accuracy_ci95_lo": a["ci95"][0], "mc_accuracy_ci95_hi": a["ci95"][1],
+         "mc_accuracy_worst": summary["worst_chip"]["accuracy"], "mc_dynamic_energy_pj_mean": e["mean"],
+         "mc_dynamic_energy_pj_std": e["std"]}
+    if "uncalibrated_accuracy" in summary:
+        m["mc_uncalibrated_accuracy_mean"] = summary["uncalibrated_accuracy"]["mean"]
+    return m
 
 
 def run_task(point_fn, context: Context, task: Task) -> dict:

@@ -83,7 +83,7 @@ def _identity(spec: SweepSpec, wl, weights_sha: str) -> dict:
     b = spec.base
     return {"workload": wl.name, "weights_sha256": weights_sha, "dataset": wl.dataset, "split": b.split,
             "images": b.images, "timing_images": b.timing_images, "pipelined": b.pipelined,
-            "analog": {"seed": b.seed, "calibrate_images": b.calibrate_images} if b.analog else None}
+            "analog": {"seed": b.seed, "calibrate_images": b.calibrate_images, "chips": b.chips} if b.analog else None}
 
 
 def run_sweep(spec, out_dir, workers: int | None = None, scheduler: str | None = None, point_fn=evaluate_point,
@@ -174,7 +174,7 @@ def _context(spec: SweepSpec, wl, net, weights_path, tasks, log) -> Context:
                 log(f"functional pass ({len(inputs.labels)} images; subarray.columns, neuron.acc_bits, "
                     f"digital.acc_bits = {', '.join(map(str, key))}), shared by {len(users)} point(s) ...")
             functional[key] = pipeline.functional_pass(inputs, users[0].arch)
-    return Context(inputs, functional, analog, b.timing_images, b.pipelined)
+    return Context(inputs, functional, analog, b.timing_images, b.pipelined, b.chips)
 
 
 def table_rows(outcome: SweepOutcome) -> list[dict]:

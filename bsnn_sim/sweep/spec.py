@@ -7,6 +7,8 @@
     workload = "../workloads/mnist_resnet.toml"
     arch = "../arch_configs/stt_bsnn_65nm.toml"
     images = 200                 # the split's first N images (default: all)
+    analog = true                # the analog path (needed to sweep variation keys) ...
+    chips = 10                   # ... with 10 Monte Carlo chips per point
     [grid]                       # every combination of these lists
     "subarray.columns" = [72, 144, 288]
     [[zip]]                      # lists of equal length, taken together
@@ -23,7 +25,8 @@ axis whose values are the groups' rows) and the ``[random]`` group (one axis of
 ``SECTION.KEY`` of the architecture config. Random draws: ``uniform = [lo, hi]``,
 ``log_uniform = [lo, hi]`` (lo > 0), ``integers = [lo, hi]`` (both ends included) or
 ``choice = [v, ...]``, drawn with NumPy's PCG64 seeded by ``seed``, sample by sample,
-key by key in file order.
+key by key in file order. Keys only the analog path reads need ``analog = true``, and
+keys only a sampled chip draws (variation, offsets, programming faults) ``chips > 0``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,18 @@ from ..tomlfile import read_toml
 
 _TOP = {"name", "description", "base", "grid", "zip", "random"}
 _BASE = {"workload", "arch", "weights", "split", "images", "data_dir", "batch_size", "timing_images", "pipelined",
-         "analog", "seed", "calibrate_images"}
+         "analog", "seed", "calibrate_images", "chips"}
+# Keys that only the analog path reads (they change the function, never the ideal pass or the
+# hardware figures), and among them those that only a sampled chip draws (the nominal chip
+# has no variation, offsets or programming faults): sweeping them needs base.analog, and the
+# second kind also base.chips > 0, or every point would silently report the same accuracy.
+ANALOG_ONLY = ("mtj.sigma_r_rel", "mtj.sigma_r_global_rel", "mtj.sigma_tmr_rel", "mtj.sigma_tmr_global_rel",
+               "access.sigma_r_rel", "access.sigma_r_global_rel", "converter.offset_sigma_mv",
+               "converter.noise_sigma_mv", "converter.range_fraction", "cell.p_write_error", "cell.p_stuck",
+               "cell.p_read_disturb", "subarray.r_sl_ohm_per_cell")
+SAMPLED_ONLY = ("mtj.sigma_r_rel", "mtj.sigma_r_global_rel", "mtj.sigma_tmr_rel", "mtj.sigma_tmr_global_rel",
+                "access.sigma_r_rel", "access.sigma_r_global_rel", "converter.offset_sigma_mv", "cell.p_write_error",
+                "cell.p_stuck")
 _DRAWS = ("uniform", "log_uniform", "integers", "choice")
 
 
@@ -61,6 +75,7 @@ class Base:
     analog: bool = False  # the nominal chip through the analog path at every point
     seed: int = 0  # analog noise seed
     calibrate_images: int = 0  # analog: calibrate on this many training images first
+    chips: int = 0  # analog: also sample this many Monte Carlo chips at every point (0: the nominal chip only)
 
 
 @dataclass(frozen=True)
@@ -104,15 +119,16 @@ def _base(path: Path, table) -> Base:
         if not isinstance(table.get(key), str):
             _fail(path, f"base.{key}", table.get(key), "required: a path (relative to the spec file)")
     kinds = {"weights": str, "split": str, "data_dir": str, "images": int, "batch_size": int, "timing_images": int,
-             "pipelined": bool, "analog": bool, "seed": int, "calibrate_images": int}
+             "pipelined": bool, "analog": bool, "seed": int, "calibrate_images": int, "chips": int}
     for key, kind in kinds.items():
         if key in table and (type(table[key]) is not kind or (kind is int and table[key] < (0 if key in (
-                "seed", "calibrate_images") else 1))):
+                "seed", "calibrate_images", "chips") else 1))):
             _fail(path, f"base.{key}", table[key], f"expected {'a positive ' if kind is int else ''}{kind.__name__}")
     if table.get("split", "test") not in ("test", "train"):
         _fail(path, "base.split", table["split"], "allowed: test, train")
-    if table.get("calibrate_images") and not table.get("analog"):
-        _fail(path, "base.calibrate_images", table["calibrate_images"], "needs base.analog = true")
+    for key in ("calibrate_images", "chips"):
+        if table.get(key) and not table.get("analog"):
+            _fail(path, f"base.{key}", table[key], "needs base.analog = true")
     here = path.parent
 
     def rel(p):
@@ -199,6 +215,13 @@ def load_spec(path) -> SweepSpec:
     dup = sorted({k for k in keys if keys.count(k) > 1})
     if dup:
         _fail(path, dup[0], "swept twice", "a key may appear on one axis only")
+    for key in keys:
+        if key in ANALOG_ONLY and not base.analog:
+            _fail(path, key, "swept", "only the analog path reads this key: set base.analog = true "
+                  "(the ideal pass would report the same accuracy at every point)")
+        if key in SAMPLED_ONLY and not base.chips:
+            _fail(path, key, "swept", "only sampled chips draw this key (the nominal chip has no variation, "
+                  "offsets or faults): set base.chips > 0 (Monte Carlo chips per point)")
     points = tuple({k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)) \
         if axes else ({},)
     layout = {k: data[k] for k in ("grid", "zip", "random") if k in data}
