@@ -39,8 +39,25 @@ def ANALOG_OPTIONS(f):
 
 
 def _progress(label):
+    """``report(done, total)`` on stderr with elapsed time and ETA: rewritten in place on a
+    terminal; elsewhere (logs, CI) one line per tenth of the work and at the end."""
+    import time
+
+    t0 = time.perf_counter()
+    tty = sys.stderr.isatty()
+    shown = [-1]
+
     def report(done, total):
-        click.echo(f"\r{label}: {done}/{total}", nl=done == total, err=True)
+        elapsed = time.perf_counter() - t0
+        eta = elapsed / done * (total - done) if done else 0.0
+        text = f"{label}: {done}/{total}, {elapsed:.0f} s" + (f", ETA {eta:.0f} s" if done < total else "")
+        if tty:
+            click.echo(f"\r{text}   ", nl=done == total, err=True)
+            return
+        tenth = 10 * done // max(total, 1)
+        if tenth > shown[0] or done == total:
+            shown[0] = tenth
+            click.echo(text, err=True)
     return report
 
 
