@@ -112,6 +112,7 @@ class HardwareResult:
             "tops_per_w_sensed": ops_sensed / e["total"],
             "tops_per_w_row_sensing": energy.tops_per_watt(self.arch),
             "energy_by_layer_pj": self.energy_by_layer_pj(),
+            "latency_by_layer_ns": self.timing.latency_by_layer_ns(),
             "area_mm2": area_mm2,
             "area_breakdown_um2": area,
             "tops_per_mm2": self.ops_dense_per_image * ips / 1e12 / area_mm2,

@@ -10,7 +10,8 @@ axes, "beats" meaning smaller for an axis to minimise and larger for one to maxi
 :func:`run_energy` draws one run's energy per inference (``bsnn-sim run --arch ... --out
 DIR``: ``DIR/results.json``) as two bar charts: by action (each action's count x its
 energy, and each leakage term) and by layer (``(shared)``: buffers and wires no single
-layer owns).
+layer owns), and beside them its latency by layer (each layer's share of the mean latency:
+:meth:`bsnn_sim.timing.result.TimingResult.latency_by_layer_ns`).
 """
 
 from __future__ import annotations
@@ -93,12 +94,16 @@ def run_energy(run_dir, out_stem=None, title: str | None = None) -> list[Path]:
     if not hw or "energy_breakdown_pj" not in hw:
         raise ConfigError(f"{path}: no hardware figures; write them with bsnn-sim run --arch CONFIG --out {run_dir}")
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
-    for ax, key, label in ((axes[0], "energy_breakdown_pj", "by action"), (axes[1], "energy_by_layer_pj", "by layer")):
-        parts = {k: v / 1e3 for k, v in hw.get(key, {}).items() if k != "total" and v > 0}
-        ax.barh(list(parts), list(parts.values()), color="tab:blue")
+    panels = [("energy_breakdown_pj", "energy by action", "nJ per inference", 1e-3),
+              ("energy_by_layer_pj", "energy by layer", "nJ per inference", 1e-3)]
+    if hw.get("latency_by_layer_ns"):
+        panels.append(("latency_by_layer_ns", "latency by layer", "ns per inference (share of the latency)", 1.0))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.4))
+    for ax, (key, label, unit, scale) in zip(axes, panels):
+        parts = {k: v * scale for k, v in hw.get(key, {}).items() if k != "total" and v > 0}
+        ax.barh(list(parts), list(parts.values()), color="tab:blue" if key.startswith("energy") else "tab:orange")
         ax.invert_yaxis()
-        ax.set_xlabel("nJ per inference")
+        ax.set_xlabel(unit)
         ax.set_title(label)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title or f"{Path(run_dir).name}: {hw['energy_per_inference_pj'] / 1e3:.1f} nJ per inference")

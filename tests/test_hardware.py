@@ -339,3 +339,19 @@ def test_accumulator_width_is_enforced_and_reported(simulated):
     assert "conv1" in saturation_report(narrow)
     with pytest.raises(SimulationError, match="conv2.*threshold 3875 does not fit a 12-bit accumulator"):
         functional_simulator(net, arch.replace(**{"neuron.acc_bits": 12})).run(images, labels)
+
+
+def test_latency_by_layer_shares_add_up_to_the_latency(simulated):
+    net, res, arch = simulated
+    hw = evaluate_hardware(net, activity_of(res), arch)  # one image at a time
+    shares = hw.summary()["latency_by_layer_ns"]
+    assert list(shares) == [lm.name for lm in hw.mapping.layers]
+    assert all(v >= 0 for v in shares.values())
+    assert sum(shares.values()) == pytest.approx(hw.timing.latency_ns.mean())
+    # by hand: each layer's last step, counted from the image's start, over the earlier layers' latest
+    t = hw.timing
+    latest = np.zeros(t.n_images)
+    for layer, share in shares.items():
+        done = t.step_finish[layer][:, -1] - t.start_cycles
+        assert share == pytest.approx(np.maximum(done - latest, 0).mean() * t.t_clk_ns)
+        latest = np.maximum(latest, done)

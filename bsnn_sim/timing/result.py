@@ -73,6 +73,21 @@ class TimingResult:
                 "events": self.events, "wall_s": self.wall_s,
                 "events_per_image": self.events / self.n_images, "wall_s_per_image": self.wall_s / self.n_images}
 
+    def latency_by_layer_ns(self) -> dict:
+        """Each layer's share of the latency, in ns, mean over images, network order.
+
+        Layer ``L`` finishes image ``i`` when its last layer-step does
+        (``step_finish[L][i, T-1]``); measured from the image's start, these finishing
+        times grow along the network. Layer ``L``'s share is its finishing time minus the
+        latest finishing time of the layers before it (0 when it finishes no later), so
+        the shares add up to the mean latency when the last layer finishes the image."""
+        out, latest = {}, np.zeros(len(self.start_cycles))
+        for layer, finish in self.step_finish.items():
+            done = finish[:, -1] - self.start_cycles
+            out[layer] = float(np.maximum(done - latest, 0).mean() * self.t_clk_ns)
+            latest = np.maximum(latest, done)
+        return out
+
     def layer_rows(self) -> list[dict]:
         """One CSV-ready dict per layer: action counts, subarray and neuron utilization."""
         rows = []
