@@ -227,7 +227,9 @@ def _print_run(result):
     s = result.summary()
     click.echo(f"{s['workload']}: accuracy {100 * s['accuracy']:.2f} % ({s['correct']}/{s['images']} "
                f"{s['dataset']} {s['split']} images, {s['mode']}), T = {s['time_steps']}, "
-               f"{s['images_per_s']:.0f} images/s")
+               f"{s['images_per_s']:.0f} images/s"
+               + (f" (after a {s['warmup_seconds']:.1f} s untimed warm-up: Numba compile or cache load)"
+                  if s.get("warmup_seconds", 0) >= 0.5 else ""))
     if result.sensing_errors is not None:
         click.echo("sensing errors (converted count vs ideal popcount of the same inputs):")
         for name, e in result.sensing_errors.items():

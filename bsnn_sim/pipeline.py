@@ -109,7 +109,7 @@ class RunResult:
             "workload": inp.workload.name, "weights": str(inp.weights_path), "dataset": inp.workload.dataset,
             "split": inp.data.split, "images": n, "mode": self.mode, "accuracy": res.accuracy,
             "correct": self.correct, "time_steps": inp.net.time_steps, "seconds": res.seconds,
-            "images_per_s": n / max(res.seconds, 1e-9),
+            "images_per_s": n / max(res.seconds, 1e-9), "warmup_seconds": res.warmup_seconds,
             "firing_rate": res.firing_rates(),
         }
         if self.sensing_errors is not None:

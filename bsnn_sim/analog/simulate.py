@@ -22,6 +22,8 @@ from .chip import Chip
 class AnalogSimulator(FunctionalSimulator):
     """Functional simulation of ``net`` on ``chip`` (sampled for the same mapping)."""
 
+    WARM_UP = False  # a warm-up image would disturb the chip and count in its statistics
+
     def __init__(self, net: Network, chip: Chip, chunk_columns: int | None = None, collect_offsets: bool = False):
         super().__init__(net, chunk_columns, chip.arch.neuron.acc_bits, chip.arch.digital.acc_bits)
         self.chip = chip
