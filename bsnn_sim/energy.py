@@ -201,6 +201,7 @@ class EnergyTable:
     pj: MappingProxyType  # action -> pJ, every action of ACTIONS
     timing: TimingParams
     name: str = ""
+    function: tuple = ()  # devices.function_record of the config: what an analog run computed under it
 
     def price_run(self, counts: dict, timing: TimingParams, what: str = "run") -> dict:
         """:func:`price` of ``counts`` from a run with timing record ``timing``."""
@@ -216,7 +217,7 @@ def energy_table(arch: ArchConfig) -> EnergyTable:
     table = action_energies(arch)
     if tuple(table) != ACTIONS:
         raise SimulationError(f"energy table actions {tuple(table)} differ from the vocabulary {ACTIONS}")
-    return EnergyTable(MappingProxyType(table), timing_params(arch), arch.name)
+    return EnergyTable(MappingProxyType(table), timing_params(arch), arch.name, devices.function_record(arch))
 
 
 def price(counts: dict[str, int | float], energies: dict[str, float]) -> dict[str, float]:

@@ -56,9 +56,17 @@ class HardwareResult:
     table: EnergyTable  # prices the counts; its timing record equals timing.params
     ops_dense_per_image: int
     digital_macs_dense_per_image: int = 0  # the digital layers' MACs with every input present
+    # The analog path's function record (analog.devices.function_record) when the activity came
+    # from an analog run: its counts then also depend on those keys. None: ideal devices.
+    function: tuple | None = None
 
     def __post_init__(self):
         self.table.price_run({}, self.timing.params)  # refuses a table derived for another timing
+        if self.function is not None and self.table.function != self.function:
+            theirs = dict(self.table.function)
+            diff = [f"{k} {theirs.get(k)!r} vs {v!r}" for k, v in self.function if theirs.get(k) != v]
+            raise ConfigError(f"energy table {self.table.name!r} was derived from a config whose analog devices "
+                              f"compute other counts than this analog run's ({'; '.join(diff)}); re-run it")
 
     @property
     def n_images(self) -> int:
@@ -197,13 +205,17 @@ def fit(net: Network, arch: ArchConfig) -> Mapping:
 
 
 def evaluate_hardware(net: Network, activity: Activity, arch: ArchConfig, images=None,
-                      pipelined: bool = False, mapping: Mapping | None = None) -> HardwareResult:
+                      pipelined: bool = False, mapping: Mapping | None = None, analog: bool = False
+                      ) -> HardwareResult:
     """Map (unless ``mapping``, made for ``arch``, is given), time and price ``net`` on
-    ``arch`` for the activity of ``images``."""
+    ``arch`` for the activity of ``images``; ``analog``: that activity came from the analog
+    path, so the result carries ``arch``'s function record (see :func:`reprice`)."""
+    from .analog.devices import function_record
+
     mapping = mapping or map_network(net, arch)
     timing = simulate_timing(net, mapping, arch, activity, images, pipelined=pipelined)
     return HardwareResult(arch, mapping, timing, energy.energy_table(arch), dense_ops(net, mapping),
-                          dense_ops(net, mapping, digital_only=True))
+                          dense_ops(net, mapping, digital_only=True), function_record(arch) if analog else None)
 
 
 def reprice(result: HardwareResult, table: EnergyTable) -> HardwareResult:
@@ -212,14 +224,16 @@ def reprice(result: HardwareResult, table: EnergyTable) -> HardwareResult:
 
     A table derived under another timing record than the run's is refused (the error
     names the fields that differ): every timing-relevant parameter reaches the mapping
-    and the engine only through that record, so an equal record means equal counts.
+    and the engine only through that record, so an equal record means equal counts. For
+    a run on the analog path the counts also depend on the devices: a table whose function
+    record (:data:`bsnn_sim.analog.devices.FUNCTION_KEYS`) differs is refused too.
     Area and the row figure stay those of the simulated config.
     """
     if not isinstance(table, EnergyTable):
         raise ConfigError(f"reprice takes an EnergyTable (bsnn_sim.energy.energy_table(arch)), "
                           f"got {type(table).__name__}")
     return HardwareResult(result.arch, result.mapping, result.timing, table, result.ops_dense_per_image,
-                          result.digital_macs_dense_per_image)
+                          result.digital_macs_dense_per_image, result.function)
 
 
 def functional_simulator(net: Network, arch: ArchConfig):

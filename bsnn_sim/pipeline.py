@@ -238,7 +238,8 @@ def evaluate_prepared(inputs: Inputs, arch: ArchConfig | None = None, analog: An
         if log:
             log(f"timing {n} image(s) on {arch.name} ...")
         try:
-            hw = evaluate_hardware(inputs.net, activity_of(res), arch, images=n, pipelined=pipelined, mapping=mapping)
+            hw = evaluate_hardware(inputs.net, activity_of(res), arch, images=n, pipelined=pipelined, mapping=mapping,
+                                   analog=analog is not None)
         except BsnnError as exc:  # a run-time limit of the hardware: name the config it is about
             raise type(exc)(str(exc) if str(exc).startswith(arch.source) else f"{arch.source}: {exc}") from None
         hw.summary()  # checks every figure finite (a SimulationError names the figure)

@@ -358,3 +358,24 @@ def test_margin_table_has_a_value_under_every_heading():
     rows = [line.split() for line in lines[2:] if not line.strip().startswith("margin gone")]
     assert rows and all(len(r) == len(heading) for r in rows)
     assert float(rows[0][heading.index("IR")]) > 0
+
+
+def test_repricing_an_analog_run_refuses_a_table_whose_devices_compute_otherwise():
+    from bsnn_sim.analog.devices import FUNCTION_KEYS
+    from bsnn_sim.arch import SECTIONS
+    from bsnn_sim.hardware import activity_of, evaluate_hardware, reprice
+
+    for dotted in FUNCTION_KEYS:  # every entry is a real config key
+        sec, _, key = dotted.partition(".")
+        assert key in {f.name for f in __import__("dataclasses").fields(SECTIONS[sec])}, dotted
+    net = wide_network(2, "threshold")
+    images, labels = images_of(net, 6)
+    res, _, _ = run(net, PAPER, images, labels)
+    hw = evaluate_hardware(net, activity_of(res), PAPER, analog=True)
+    cheaper_lines = energy.energy_table(PAPER.replace(**{"subarray.c_bitline_ff": 8.0}))
+    assert reprice(hw, cheaper_lines).energy_breakdown_pj()["total"] < hw.energy_breakdown_pj()["total"]
+    for override in ({"mtj.sigma_r_rel": 0.1}, {"converter.bits": 8}, {"mtj.tmr_pct": 120.0}):
+        with pytest.raises(Exception, match=list(override)[0]):
+            reprice(hw, energy.energy_table(PAPER.replace(**override)))
+    ideal = evaluate_hardware(net, activity_of(FunctionalSimulator(net, 288).run(images, labels)), PAPER)
+    reprice(ideal, energy.energy_table(PAPER.replace(**{"mtj.tmr_pct": 120.0})))  # ideal: energy only
