@@ -379,3 +379,25 @@ def test_repricing_an_analog_run_refuses_a_table_whose_devices_compute_otherwise
             reprice(hw, energy.energy_table(PAPER.replace(**override)))
     ideal = evaluate_hardware(net, activity_of(FunctionalSimulator(net, 288).run(images, labels)), PAPER)
     reprice(ideal, energy.energy_table(PAPER.replace(**{"mtj.tmr_pct": 120.0})))  # ideal: energy only
+
+
+def test_a_network_without_in_memory_layers_runs_on_the_analog_path_unchanged():
+    from netfactory import mnist_network
+
+    net = mnist_network(0)
+    arch = PAPER.replace(**{"subarray.columns": 288})
+    # make every layer digital: the binary conv2 becomes int8 (+-1 weights, same values)
+    from dataclasses import replace as dc_replace
+    from bsnn_sim.network import Network, Precision
+    nodes = [dc_replace(n, precision=Precision.INT8) if getattr(n, "precision", None) is Precision.BINARY else n
+             for n in net.nodes]
+    net = Network.build(net.input_shape, net.time_steps, net.encoding, nodes, net.classes)
+    mapping = map_network(net, arch)
+    assert not mapping.in_memory_layers
+    images, labels = images_of(net, 8)
+    work = montecarlo.Workload(net, mapping, arch, images, labels, 0, 4)
+    outcomes = montecarlo.run_monte_carlo(work, 2, workers=1)
+    ideal = FunctionalSimulator(net, 288).run(images, labels)
+    assert all(np.array_equal(o.predictions, ideal.predictions) for o in outcomes)
+    assert "no in-memory layer" in montecarlo.report(montecarlo.summarize(outcomes))
+    assert "no in-memory layer" in margin.margin_report(margin.layer_margins(mapping, arch))

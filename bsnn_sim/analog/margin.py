@@ -145,6 +145,8 @@ def layer_margins(mapping: Mapping, arch: ArchConfig, offset_calibrated: bool = 
 
 def margin_report(margins: dict) -> str:
     """A text table of :func:`layer_margins`."""
+    if not margins:
+        return "sense margin: no in-memory layer (every layer runs on the digital unit)"
     lines = ["sense margin (balanced row, per sensing): step vs sigma of offset, noise, kT/C, local variation, "
              "SL wire (IRmax: worst wire error, counts)",
              f"  {'layer':<14} {'n':>4} {'step mV':>8} {'off':>6} {'noise':>6} {'kT/C':>6} {'var':>6} "

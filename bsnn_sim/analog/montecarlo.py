@@ -225,7 +225,7 @@ def report(summary: dict, calibration_images: int = 0) -> str:
         u = summary["uncalibrated_accuracy"]
         lines.append(f"  calibration ({calibration_images} images once per chip): accuracy {100 * u['mean']:.2f} % "
                      f"-> {100 * a['mean']:.2f} % (worst {100 * u['min']:.2f} % -> {100 * a['min']:.2f} %)")
-    lines.append("  per-layer conversion errors (mean over chips): " + "; ".join(
+    lines.append("  per-layer conversion errors (mean over chips): " + ("; ".join(
         f"{k} {100 * v['error_rate_mean']:.1f} % off, mean |err| {v['mean_abs_error_mean']:.2f}, max {v['max_abs_error']}"
-        for k, v in summary["layers"].items()))
+        for k, v in summary["layers"].items()) or "none: no in-memory layer"))
     return "\n".join(lines)
