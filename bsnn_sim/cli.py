@@ -22,6 +22,20 @@ DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False), default=
                         help="Dataset root (else $BSNN_DATA_DIR, the user cache, the vendored copy).")
 
 
+def IMAGE_OPTIONS(f):
+    """Which weights and images a simulation runs: shared by ``run`` and ``variation``."""
+    for opt in reversed([
+        click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                     help="Weight file (default: the one the workload names)."),
+        DATA_DIR,
+        click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True),
+        click.option("--limit", type=click.IntRange(min=1), default=None, help="Simulate only the first N images."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True),
+    ]):
+        f = opt(f)
+    return f
+
+
 def ANALOG_OPTIONS(f):
     """The analog-path options shared by ``run`` and ``variation``."""
     for opt in reversed([
@@ -149,12 +163,7 @@ def cli():
 
 @cli.command()
 @click.argument("workload", type=click.Path(dir_okay=False))
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weight file (default: the one the workload names).")
-@DATA_DIR
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Simulate only the first N images.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@IMAGE_OPTIONS
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write the results as JSON to this file.")
 @click.option("--arch", type=click.Path(dir_okay=False), default=None,
@@ -290,12 +299,7 @@ def _load_weights(wl, weights):
 @click.option("--calibrate", type=click.IntRange(min=1), default=None,
               help="Calibrate each chip on this many training images first.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per core).")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weight file (default: the one the workload names).")
-@DATA_DIR
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@IMAGE_OPTIONS
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Directory for variation.csv, variation.json and variation.png.")
 def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, weights, data_dir, split, limit,
