@@ -89,9 +89,9 @@ def main():
     args = ap.parse_args()
 
     import numba
-    import torch
+    from bsnn_sim import datasets, weightfile  # first: it sets OMP_WAIT_POLICY before OpenMP loads
 
-    from bsnn_sim import datasets, weightfile
+    import torch  # noqa: I001
     from bsnn_sim.functional import FunctionalSimulator
     from bsnn_sim.kernels import pack_bits, popcount_gemm
 
