@@ -42,7 +42,7 @@ from ..atomic import write_atomic_path
 from ..errors import InteropError
 from ..network import (INPUT, Compute, Conv2d, Encoding, EncodingKind, Flatten, Linear, MaxPool2d,
                        Network, NeuronKind, Precision)
-from .reading import (META_KEY, Fire, Reading, Reset, arr, edges_by_target, io_shape, load_nir,
+from .reading import (META_KEY, Fire, NeuronStep, Reading, Reset, arr, edges_by_target, io_shape, load_nir,
                       neuron_step, node_meta, single, topological_order)
 
 SUPPORTED_NODES = ("Input", "Output", "Conv2d", "Linear", "Affine", "Scale", "IF", "LIF", "Threshold",
@@ -178,20 +178,13 @@ def _split_weights(key, rows, spiking_in, common, meta, reading, conv: Conversio
     return q, k, Precision.INT8
 
 
-@dataclass
-class _NeuronParams:
-    """One value per channel of an IF, LIF or Threshold node (:class:`.reading.NeuronStep`);
-    a Threshold is a neuron with gain 1 and no membrane (``stateless``)."""
+@dataclass(frozen=True)
+class _NeuronParams(NeuronStep):
+    """A :class:`.reading.NeuronStep` with one value per channel, of an IF, LIF or Threshold
+    node (``kind``); a Threshold is a neuron with gain 1 and no membrane (``stateless``)."""
 
-    kind: str
-    gain: np.ndarray
-    leak: np.ndarray
-    drive: np.ndarray
-    v_threshold: np.ndarray
-    v_reset: np.ndarray
-    fire: Fire
-    reset: Reset
-    stateless: bool
+    kind: str = ""
+    stateless: bool = False
 
 
 def _neuron_params(key, node, shape, reading: Reading) -> _NeuronParams:
@@ -199,12 +192,13 @@ def _neuron_params(key, node, shape, reading: Reading) -> _NeuronParams:
     if kind == "Threshold":
         th = _channels(node.threshold, shape, "threshold", key)
         zero = np.zeros_like(th)
-        return _NeuronParams(kind, np.ones_like(th), zero, zero, th, zero, reading.fire, Reset.GRAPH, True)
+        return _NeuronParams(np.ones_like(th), zero, zero, th, zero, reading.fire, Reset.GRAPH, kind=kind,
+                             stateless=True)
     p = neuron_step(key, node, reading)
     values = (_channels(v, shape, what, key) for v, what in (
         (p.gain, "input gain"), (p.leak, "dt/tau"), (p.drive, "v_leak drive"), (p.v_threshold, "v_threshold"),
         (p.v_reset, "v_reset")))
-    return _NeuronParams(kind, *values, p.fire, p.reset, False)
+    return _NeuronParams(*values, p.fire, p.reset, kind=kind)
 
 
 def _int32(x, what, key):
