@@ -22,16 +22,11 @@ def _umask() -> int:
 def write_atomic(path, write: Callable, binary: bool = False) -> None:
     """Call ``write(fh)`` on a temporary file beside ``path``, then rename it to ``path``
     (permissions as a newly created file would get). OSError propagates."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as fh:
+    def to_file(tmp: str):
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"newline": ""})) as fh:
             write(fh)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomic_path(path, to_file)
 
 
 def write_atomic_path(path, write: Callable[[str], None]) -> None:

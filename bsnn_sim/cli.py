@@ -145,16 +145,6 @@ def _writable_dir(directory: Path, option: str, target: Path):
         raise OutputError(f"{option} {target}: cannot write in {directory} ({exc.strerror or exc})") from None
 
 
-def _write(path: Path, text: str):
-    """Write ``text`` whole or not at all: a temporary file in the same directory, renamed."""
-    from .atomic import write_atomic
-
-    try:
-        write_atomic(path, lambda fh: fh.write(text))
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
 @click.group(cls=_Group)
 @click.version_option(package_name="bsnn-sim")
 def cli():
@@ -321,7 +311,6 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
         pipeline.map_for(net, cfg.replace(**{param: v}))
     data = pipeline.prepare(wl, data=pipeline.DataOptions(split, limit, data_dir, batch_size),
                             calibrate_images=calibrate or 0, net=net, weights_path=weights_path)
-    cal = data.calibration_images
 
     def show(row):
         click.echo(f"  {param} = {row['value']}: accuracy {100 * row['accuracy_mean']:.2f} % +- "
@@ -329,7 +318,7 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
                    f"{row['sigma_counts_max']:.2f} counts/sensing, margin {row['verdict']}")
 
     click.echo(f"{wl.name} on {cfg.name}: {param} over {values}, {mc} chips x {len(data.labels)} images")
-    rows = var.sweep(net, cfg, param, values, data.images, data.labels, mc, seed, batch_size, workers, cal, show)
+    rows = var.sweep(data, cfg, param, values, mc, seed, workers, bool(calibrate), show)
     meta = {"workload": wl.name, "arch": cfg.name, "param": param, "values": values, "chips": mc, "seed": seed,
             "images": int(len(data.labels)), "split": split, "calibration_images": calibrate or 0}
     written = var.write(rows, Path(out_dir), meta)
@@ -441,9 +430,9 @@ def map_cmd(workload, arch, weights, csv_out):
     click.echo(_defaults_line(cfg))
     click.echo(mapping.report())
     if csv_path:
-        from .report import csv_text
+        from .report import write_csv
 
-        _write(csv_path, csv_text(mapping.to_rows()))
+        write_csv(csv_path, mapping.to_rows())
 
 
 @cli.command()

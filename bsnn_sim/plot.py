@@ -72,14 +72,18 @@ def _pyplot():
     return plt
 
 
+def save(fig, path: Path, fmt: str | None = None) -> Path:
+    """``fig`` into ``path`` whole or not at all (a temporary file, then a rename)."""
+    from .atomic import write_atomic_path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic_path(path, lambda tmp: fig.savefig(tmp, dpi=120, format=fmt or path.suffix.lstrip(".")))
+    return path
+
+
 def _save(fig, stem: Path) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for ext in (".png", ".svg"):
-        path = stem.with_name(stem.name + ext)
-        fig.savefig(path, dpi=120)
-        written.append(path)
-    return written
+    return [save(fig, stem.with_name(stem.name + ext)) for ext in (".png", ".svg")]
 
 
 def run_energy(run_dir, out_stem=None, title: str | None = None) -> list[Path]:

@@ -200,7 +200,7 @@ def summarize(outcomes: list[ChipOutcome]) -> dict:
             "max_abs_error": int(max(o.errors[name]["max_abs_error"] for o in outcomes)),
         }
     out = {
-        "chips": len(outcomes), "accuracy": spread(acc, (0.0, 1.0)), "worst_chip": {"index": worst.index, "accuracy": worst.accuracy},
+        "chips": len(outcomes), "accuracy": spread(acc, (0.0, 1.0)), "per_chip_accuracy": acc, "worst_chip": {"index": worst.index, "accuracy": worst.accuracy},
         "dynamic_energy_per_inference_pj": spread([o.dynamic_energy_pj for o in outcomes]),
         "array_energy_factor": spread([o.array_energy_factor for o in outcomes]),
         "layers": layers,

@@ -10,15 +10,12 @@ per-chip accuracies) and, with matplotlib installed, ``variation.png``.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from ..arch import ArchConfig
-from ..atomic import write_atomic
 from ..errors import ConfigError
-from ..mapping import map_network
-from ..network import Network
+from ..report import write_atomic, write_csv
 from . import montecarlo
 from .margin import layer_margins
 
@@ -48,17 +45,20 @@ def parse_values(text: str, param: str) -> list:
     return out
 
 
-def sweep(net: Network, arch: ArchConfig, param: str, values: list, images, labels, chips: int, seed: int,
-          batch_size: int = 500, workers: int | None = None, calibration_images=None, progress=None) -> list[dict]:
-    """One row (:data:`FIELDS`, plus ``summary``) per value of ``param``."""
+def sweep(inputs, arch: ArchConfig, param: str, values: list, chips: int, seed: int, workers: int | None = None,
+          calibrate: bool = False, progress=None) -> list[dict]:
+    """One row (:data:`FIELDS`, plus ``summary``) per value of ``param``: the prepared
+    images (:class:`bsnn_sim.pipeline.Inputs`) on ``chips`` chips of each value's config
+    (:func:`bsnn_sim.pipeline.monte_carlo`), calibrated on ``inputs.calibration_images``
+    if asked."""
+    from .. import pipeline
+
     rows = []
     for value in values:
         cfg = arch.replace(**{param: value})
-        mapping = map_network(net, cfg)
-        work = montecarlo.Workload(net, mapping, cfg, images, labels, seed, batch_size, calibration_images)
-        outcomes = montecarlo.run_monte_carlo(work, chips, workers)
+        work, outcomes = pipeline.monte_carlo(inputs, cfg, chips, seed, calibrate, workers)
         s = montecarlo.summarize(outcomes)
-        margins = layer_margins(mapping, cfg, offset_calibrated=calibration_images is not None)
+        margins = layer_margins(work.mapping, cfg, offset_calibrated=calibrate)
         worst = max(margins.values(), key=lambda m: m["sigma_counts"])
         a, e = s["accuracy"], s["dynamic_energy_per_inference_pj"]
         rows.append({"value": value, "chips": chips, "accuracy_mean": a["mean"], "accuracy_std": a["std"],
@@ -66,26 +66,18 @@ def sweep(net: Network, arch: ArchConfig, param: str, values: list, images, labe
                      "accuracy_max": a["max"], "worst_chip": s["worst_chip"]["index"],
                      "sigma_counts_max": worst["sigma_counts"],
                      "p_error_per_sensing_max": worst["p_error_per_sensing"], "verdict": worst["verdict"],
-                     "dynamic_energy_pj_mean": e["mean"], "dynamic_energy_pj_std": e["std"],
-                     "summary": {**s, "per_chip_accuracy": [o.accuracy for o in outcomes]}})
+                     "dynamic_energy_pj_mean": e["mean"], "dynamic_energy_pj_std": e["std"], "summary": s})
         if progress:
             progress(rows[-1])
     return rows
 
 
 def write(rows: list[dict], out_dir: Path, meta: dict) -> list[Path]:
-    """Write variation.csv, variation.json and (with matplotlib) variation.png; the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, json_path = out_dir / "variation.csv", out_dir / "variation.json"
-    def write_csv(fh):
-        w = csv.DictWriter(fh, fieldnames=list(FIELDS))
-        w.writeheader()
-        w.writerows({k: r[k] for k in FIELDS} for r in rows)
-
-    write_atomic(csv_path, write_csv)  # each file whole or not at all
-    text = json.dumps({**meta, "points": rows}, indent=2, default=float) + "\n"
-    write_atomic(json_path, lambda fh: fh.write(text))
-    written = [csv_path, json_path]
+    """Write variation.csv, variation.json and (with matplotlib) variation.png, each whole
+    or not at all; the paths written."""
+    written = [write_csv(out_dir / "variation.csv", [{k: r[k] for k in FIELDS} for r in rows]),
+               write_atomic(out_dir / "variation.json", json.dumps({**meta, "points": rows}, indent=2, default=float)
+                            + "\n")]
     png = plot(rows, out_dir / "variation.png", meta)
     if png:
         written.append(png)
@@ -94,12 +86,12 @@ def write(rows: list[dict], out_dir: Path, meta: dict) -> list[Path]:
 
 def plot(rows: list[dict], path: Path, meta: dict) -> Path | None:
     """Accuracy (mean, 95 % CI, worst chip) against the parameter; None without matplotlib."""
-    try:
-        import matplotlib
+    from ..errors import BsnnError
+    from ..plot import _pyplot, save
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    try:
+        plt = _pyplot()
+    except BsnnError:  # no matplotlib
         return None
     x = [r["value"] for r in rows]
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
@@ -116,6 +108,6 @@ def plot(rows: list[dict], path: Path, meta: dict) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save(fig, path)
     plt.close(fig)
     return path

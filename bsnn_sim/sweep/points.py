@@ -111,9 +111,7 @@ def monte_carlo_of(context: Context, task: Task) -> dict:
 
     _, outcomes = pipeline.monte_carlo(context.inputs, task.arch, context.chips, context.analog.seed,
                                        calibrate=context.analog.calibrate_images > 0, workers=1)
-    summary = montecarlo.summarize(outcomes)
-    summary["per_chip_accuracy"] = [o.accuracy for o in outcomes]
-    return summary
+    return montecarlo.summarize(outcomes)
 
 
 def mc_metrics(summary: dict) -> dict:
