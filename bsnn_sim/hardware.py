@@ -29,7 +29,6 @@ from .errors import ConfigError, MappingError, SimulationError
 from .mapping import Mapping, map_network
 from .network import INPUT, Network
 from .timing import Activity, TimingResult, simulate_timing
-from .timing.result import SHARED
 
 OP_CONVENTION = ("1 synapse = 1 MAC = 2 ops; ops_dense = 2*P*N*F*T over all compute layers "
                  "(T = 1 for a layer whose input is static)")

@@ -10,7 +10,7 @@ import pytest
 
 from bsnn_sim import datasets, energy, weightfile
 from bsnn_sim.analog import converter, margin, montecarlo
-from bsnn_sim.analog.chip import _ladder_weights, sample_chip
+from bsnn_sim.analog.chip import ladder_weights, sample_chip
 from bsnn_sim.analog.simulate import AnalogSimulator
 from bsnn_sim.arch import load_arch
 from bsnn_sim.functional import FunctionalSimulator
@@ -167,17 +167,17 @@ def test_time_based_sensing_resolution_is_slope_and_clock():
 
 # --- devices and the row transfer -------------------------------------------------------------
 
-def test_ladder_weights_solve_the_source_line_network():
+def testladder_weights_solve_the_source_line_network():
     rng = np.random.default_rng(0)
     g = rng.uniform(2e-4, 3e-4, (3, 12))
-    z = _ladder_weights(g, 0.5)
+    z = ladder_weights(g, 0.5)
     for row in range(3):
         a = np.diag(g[row]) + (np.diag(np.full(12, 2.0)) - np.diag(np.ones(11), 1) - np.diag(np.ones(11), -1)) / 0.5
         a[0, 0] -= 1 / 0.5
         a[-1, -1] -= 1 / 0.5
         np.testing.assert_allclose(z[row], np.linalg.solve(a, np.eye(12)[0]), rtol=1e-10)
     np.testing.assert_allclose((z * g).sum(axis=1), 1.0)  # the sensed voltage stays within the rails
-    np.testing.assert_allclose(_ladder_weights(g, 0.0), 1 / g.sum(axis=1, keepdims=True) * np.ones((1, 12)))
+    np.testing.assert_allclose(ladder_weights(g, 0.0), 1 / g.sum(axis=1, keepdims=True) * np.ones((1, 12)))
 
 
 def test_source_line_resistance_weights_far_cells_less():

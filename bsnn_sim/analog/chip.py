@@ -59,7 +59,7 @@ def fan_in_weights(net: Network, name: str) -> np.ndarray:
     return np.ascontiguousarray(w, np.int8)
 
 
-def _ladder_weights(g_total: np.ndarray, r_wire: float) -> np.ndarray:
+def ladder_weights(g_total: np.ndarray, r_wire: float) -> np.ndarray:
     """``z`` for rows of cell conductances ``g_total`` (..., n): the first column of
     ``(diag(g) + L)^-1`` (Thomas algorithm along the row), or ``1 / sum g`` without wire."""
     if r_wire <= 0:
@@ -154,7 +154,7 @@ def _transfer(lay: LayerArray, arch: ArchConfig, f_bias: float):
     for k in range(k_n):
         sl = slice(k * lay.ncol, min(fan_in, (k + 1) * lay.ncol))
         gk = g[:, sl]  # (R, n_k, N, 2)
-        z = _ladder_weights((gk[..., 0] + gk[..., 1]).transpose(0, 2, 1), arch.subarray.r_sl_ohm_per_cell)
+        z = ladder_weights((gk[..., 0] + gk[..., 1]).transpose(0, 2, 1), arch.subarray.r_sl_ohm_per_cell)
         z = z.transpose(0, 2, 1)  # (R, n_k, N)
         coef[:, sl] = v_rd * z * (gk[..., 0] - gk[..., 1])
         v0[:, k] = v_rd * (z * gk[..., 1]).sum(axis=1)
@@ -163,7 +163,7 @@ def _transfer(lay: LayerArray, arch: ArchConfig, f_bias: float):
     lay.g_sum = float(g.sum())
 
 
-def _operating_bias_factor(arch: ArchConfig) -> float:
+def operating_bias_factor(arch: ArchConfig) -> float:
     """TMR(V_op) / TMR0 of the nominal AP branch at the balanced point (1 when TMR0 = 0)."""
     g_p, g_ap = energy.cell_conductances(arch)
     t0 = devices.tmr0(arch)
@@ -183,7 +183,7 @@ def sample_chip(net: Network, mapping: Mapping, arch: ArchConfig, seed: np.rando
     m, a, c, cell = arch.mtj, arch.access, arch.converter, arch.cell
     scale = 0.0 if nominal else 1.0
     zg = rng.standard_normal(3) * scale  # global: R_P, TMR, R_on
-    f_bias = _operating_bias_factor(arch)
+    f_bias = operating_bias_factor(arch)
     g_p, g_ap = energy.cell_conductances(arch)
     t0 = devices.tmr0(arch)
     sa = arch.subarray

@@ -18,7 +18,7 @@ errs on every input that is not at a bin centre, which ``p_err`` then understate
 report gives ``lsb_counts``). Global (die-to-die) spreads move the whole chip's gain:
 a count ``d`` away from mid-scale is off by about ``d * gain_sigma`` (reported
 separately). With source-line wire resistance a match at cell ``j`` counts ``w_j = n (G_P +
-G_AP) z_j`` (:func:`bsnn_sim.analog.chip._ladder_weights`, mean 1): ``sigma_ir`` is the
+G_AP) z_j`` (:func:`bsnn_sim.analog.chip.ladder_weights`, mean 1): ``sigma_ir`` is the
 spread this gives for random data, ``sl_ir_error_counts`` the worst error, for ``n / 2``
 matches packed at the far end of the row.
 """
@@ -33,7 +33,7 @@ from .. import energy
 from ..arch import ArchConfig
 from ..mapping import Mapping
 from . import devices
-from .chip import _ladder_weights
+from .chip import ladder_weights, operating_bias_factor
 from .converter import ktc_noise_mv, lsb_counts
 
 GONE_COUNTS = 2.0  # sigma (in counts) at and above which the verdict is "gone"
@@ -103,8 +103,7 @@ def _gain_sigma(arch: ArchConfig) -> float:
     m, a = arch.mtj, arch.access
     r_on, r_p = a.r_on_ohm, m.r_p_ohm
     t = devices.tmr0(arch)
-    g_p, g_ap = energy.cell_conductances(arch)
-    f_bias = ((1.0 / g_ap - r_on) / r_p - 1.0) / t if t > 0 else 1.0
+    f_bias = operating_bias_factor(arch)
 
     def gain(dr, dt, da):
         rp, ron = r_p * math.exp(dr), r_on * math.exp(da)
@@ -131,7 +130,7 @@ def _ir_error_counts(arch: ArchConfig, n: int, g_p: float, g_ap: float) -> tuple
     r_w = arch.subarray.r_sl_ohm_per_cell
     if r_w <= 0 or g_p <= g_ap:
         return 0.0, 0.0
-    z = _ladder_weights(np.full((1, n), g_p + g_ap), r_w)[0]
+    z = ladder_weights(np.full((1, n), g_p + g_ap), r_w)[0]
     w = n * (g_p + g_ap) * z
     worst = float(abs(np.sum(w[n - n // 2:] - 1.0)))
     return worst, float(np.sqrt(np.sum((w - 1.0) ** 2)) / 2.0)

@@ -57,7 +57,7 @@ class Tile:
 
     def step(self, i: int, t: int):
         """Process body of one layer-step: read, drive + sense (or compute), accumulate + fire, write."""
-        env, chip, trace = self.env, self.chip, self.chip.trace
+        env, chip = self.env, self.chip
         reads = self._reads[t]
         for edge, buf in reads:
             if buf is None:
