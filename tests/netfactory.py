@@ -142,3 +142,19 @@ op = "linear"
 features = 10
 precision = "int8"
 """
+
+
+def cli_workspace(tmp_path, monkeypatch, n_test: int):
+    """A workspace for CLI tests: synthetic MNIST (``n_test`` test images) under
+    ``tmp_path/data``, ``cli_small.toml`` (:data:`MNIST_WORKLOAD`) and its weight file, no
+    dataset search path from the environment. Returns ``(tmp_path, workload, data_dir)``."""
+    from bsnn_sim import weightfile
+    from synthdata import write_mnist
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("BSNN_DATA_DIR", raising=False)
+    data = write_mnist(tmp_path / "data", n_train=10, n_test=n_test)
+    wl = tmp_path / "cli_small.toml"
+    wl.write_text(MNIST_WORKLOAD)
+    weightfile.save(mnist_network(residual=False), tmp_path / "cli_small.bsnn.npz")
+    return tmp_path, wl, data

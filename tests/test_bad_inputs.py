@@ -17,31 +17,18 @@ import struct
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from bsnn_sim import weightfile
 from bsnn_sim.arch import SECTIONS, ArchConfig
-from bsnn_sim.cli import cli
 from bsnn_sim.limits import LIMITS
-from netfactory import MNIST_WORKLOAD, mnist_network
-from synthdata import write_mnist
+from netfactory import MNIST_WORKLOAD, cli_workspace
+from test_cli import invoke
 
 PAPER = Path(__file__).resolve().parents[1] / "arch_configs" / "stt_bsnn_65nm.toml"
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("BSNN_DATA_DIR", raising=False)
-    data = write_mnist(tmp_path / "data", n_train=10, n_test=20)
-    wl = tmp_path / "cli_small.toml"
-    wl.write_text(MNIST_WORKLOAD)
-    weightfile.save(mnist_network(residual=False), tmp_path / "cli_small.bsnn.npz")
-    return tmp_path, wl, data
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+    return cli_workspace(tmp_path, monkeypatch, n_test=20)
 
 
 def lines_of(result):

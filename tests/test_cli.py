@@ -2,30 +2,21 @@
 with exit code 2 for every kind of bad input."""
 
 import json
-import shutil
 import tomllib
 import zipfile
 
 import pytest
 from click.testing import CliRunner
 
-from bsnn_sim import weightfile
 from bsnn_sim.cli import cli
-from netfactory import MNIST_WORKLOAD, mnist_network
-from synthdata import write_mnist
+from netfactory import MNIST_WORKLOAD, cli_workspace
 
 WORKLOAD = MNIST_WORKLOAD
 
 
 @pytest.fixture
 def setup(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("BSNN_DATA_DIR", raising=False)
-    data = write_mnist(tmp_path / "data", n_train=10, n_test=60)
-    wl = tmp_path / "cli_small.toml"
-    wl.write_text(WORKLOAD)
-    weightfile.save(mnist_network(residual=False), tmp_path / "cli_small.bsnn.npz")
-    return tmp_path, wl, data
+    return cli_workspace(tmp_path, monkeypatch, n_test=60)
 
 
 def invoke(*args):
