@@ -365,6 +365,9 @@ def test_repricing_an_analog_run_refuses_a_table_whose_devices_compute_otherwise
     from bsnn_sim.arch import SECTIONS
     from bsnn_sim.hardware import activity_of, evaluate_hardware, reprice
 
+    from bsnn_sim.analog.devices import ANALOG_ONLY_KEYS, SAMPLED_ONLY_KEYS
+
+    assert set(SAMPLED_ONLY_KEYS) <= set(ANALOG_ONLY_KEYS) <= set(FUNCTION_KEYS)
     for dotted in FUNCTION_KEYS:  # every entry is a real config key
         sec, _, key = dotted.partition(".")
         assert key in {f.name for f in __import__("dataclasses").fields(SECTIONS[sec])}, dotted

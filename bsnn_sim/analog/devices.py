@@ -37,6 +37,20 @@ FUNCTION_KEYS = (
 )
 
 
+# Keys that only the analog path reads (they change the function, never the ideal pass or the
+# hardware figures), and among them those that only a sampled chip draws (the nominal chip
+# has no variation, offsets or programming faults): a sweep over them needs base.analog, and the
+# second kind also base.chips > 0 (bsnn_sim/sweep/spec.py), or every point would silently
+# report the same accuracy. Both are subsets of FUNCTION_KEYS.
+SAMPLED_ONLY_KEYS = (
+    "mtj.sigma_r_rel", "mtj.sigma_r_global_rel", "mtj.sigma_tmr_rel", "mtj.sigma_tmr_global_rel",
+    "access.sigma_r_rel", "access.sigma_r_global_rel", "converter.offset_sigma_mv", "cell.p_write_error", "cell.p_stuck",
+)
+ANALOG_ONLY_KEYS = SAMPLED_ONLY_KEYS + (
+    "converter.noise_sigma_mv", "converter.range_fraction", "cell.p_read_disturb", "subarray.r_sl_ohm_per_cell",
+)
+
+
 def function_record(arch: ArchConfig) -> tuple:
     """``((key, value), ...)`` of :data:`FUNCTION_KEYS` for ``arch``."""
     out = []

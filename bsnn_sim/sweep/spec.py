@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analog.devices import ANALOG_ONLY_KEYS, SAMPLED_ONLY_KEYS
 from ..arch import SECTIONS
 from ..errors import ConfigError
 from ..tomlfile import read_toml
@@ -45,17 +46,6 @@ from ..tomlfile import read_toml
 _TOP = {"name", "description", "base", "grid", "zip", "random"}
 _BASE = {"workload", "arch", "weights", "split", "images", "data_dir", "batch_size", "timing_images", "pipelined",
          "analog", "seed", "calibrate_images", "chips"}
-# Keys that only the analog path reads (they change the function, never the ideal pass or the
-# hardware figures), and among them those that only a sampled chip draws (the nominal chip
-# has no variation, offsets or programming faults): sweeping them needs base.analog, and the
-# second kind also base.chips > 0, or every point would silently report the same accuracy.
-ANALOG_ONLY = ("mtj.sigma_r_rel", "mtj.sigma_r_global_rel", "mtj.sigma_tmr_rel", "mtj.sigma_tmr_global_rel",
-               "access.sigma_r_rel", "access.sigma_r_global_rel", "converter.offset_sigma_mv",
-               "converter.noise_sigma_mv", "converter.range_fraction", "cell.p_write_error", "cell.p_stuck",
-               "cell.p_read_disturb", "subarray.r_sl_ohm_per_cell")
-SAMPLED_ONLY = ("mtj.sigma_r_rel", "mtj.sigma_r_global_rel", "mtj.sigma_tmr_rel", "mtj.sigma_tmr_global_rel",
-                "access.sigma_r_rel", "access.sigma_r_global_rel", "converter.offset_sigma_mv", "cell.p_write_error",
-                "cell.p_stuck")
 _DRAWS = ("uniform", "log_uniform", "integers", "choice")
 
 
@@ -216,10 +206,10 @@ def load_spec(path) -> SweepSpec:
     if dup:
         _fail(path, dup[0], "swept twice", "a key may appear on one axis only")
     for key in keys:
-        if key in ANALOG_ONLY and not base.analog:
+        if key in ANALOG_ONLY_KEYS and not base.analog:
             _fail(path, key, "swept", "only the analog path reads this key: set base.analog = true "
                   "(the ideal pass would report the same accuracy at every point)")
-        if key in SAMPLED_ONLY and not base.chips:
+        if key in SAMPLED_ONLY_KEYS and not base.chips:
             _fail(path, key, "swept", "only sampled chips draw this key (the nominal chip has no variation, "
                   "offsets or faults): set base.chips > 0 (Monte Carlo chips per point)")
     points = tuple({k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)) \
