@@ -94,7 +94,7 @@ def profile(work):
 
     simulate.analog_conv = timed
     try:
-        sim = simulate.AnalogSimulator(work.net, chip, work.arch.subarray.columns)
+        sim = simulate.AnalogSimulator(work.net, chip)
         t0 = time.perf_counter()
         sim.run(work.images, work.labels, work.batch_size)
         t_run = time.perf_counter() - t0

@@ -30,10 +30,10 @@ def images_of(net, n, seed=0):
     return rng.integers(0, 256, size=(n,) + net.input_shape, dtype=np.uint8), rng.integers(0, 10, n)
 
 
-def run(net, arch, images, labels, seed=0, nominal=False, columns=None):
+def run(net, arch, images, labels, seed=0, nominal=False):
     mapping = map_network(net, arch)
     chip = sample_chip(net, mapping, arch, np.random.SeedSequence(seed), nominal=nominal)
-    sim = AnalogSimulator(net, chip, columns or arch.subarray.columns)
+    sim = AnalogSimulator(net, chip)
     return sim.run(images, labels, batch_size=16), sim, chip
 
 

@@ -84,12 +84,12 @@ def dynamic_energy_pj(net: Network, mapping: Mapping, arch: ArchConfig, result, 
     return energy.price(counts, table)["total"] / max(len(result.labels), 1)
 
 
-def calibrate(chip: Chip, net: Network, images: np.ndarray, columns: int, batch_size: int = 500) -> dict:
+def calibrate(chip: Chip, net: Network, images: np.ndarray, batch_size: int = 500) -> dict:
     """Measure every converter row's mean error on ``images`` and fold it into the row's
     constant (module docstring). Returns the per-layer mean |correction| in counts."""
     key = chip.noise_key
     chip.noise_key = key ^ CALIBRATION_SALT
-    sim = AnalogSimulator(net, chip, columns, collect_offsets=True)
+    sim = AnalogSimulator(net, chip, collect_offsets=True)
     sim.run(images, np.zeros(len(images), np.int64), batch_size)
     chip.noise_key = key
     out = {}
@@ -104,10 +104,9 @@ def simulate_chip(work: Workload, index: int, nominal: bool = False, calibrated:
     """Sample chip ``index`` (or the nominal chip, whose noise is keyed by the same seed),
     calibrate it if asked, and run the images: ``(SimResult, error report, array energy
     factor, calibration corrections)``."""
-    columns = work.arch.subarray.columns
     chip = sample_chip(work.net, work.mapping, work.arch, chip_seed(work.seed, index), nominal=nominal)
-    corrections = calibrate(chip, work.net, work.calibration_images, columns, work.batch_size) if calibrated else {}
-    sim = AnalogSimulator(work.net, chip, columns)
+    corrections = calibrate(chip, work.net, work.calibration_images, work.batch_size) if calibrated else {}
+    sim = AnalogSimulator(work.net, chip)
     res = sim.run(work.images, work.labels, work.batch_size, progress=progress)
     return res, sim.error_report(), chip.array_energy_factor(), corrections
 

@@ -24,8 +24,9 @@ class AnalogSimulator(FunctionalSimulator):
 
     WARM_UP = False  # a warm-up image would disturb the chip and count in its statistics
 
-    def __init__(self, net: Network, chip: Chip, chunk_columns: int | None = None, collect_offsets: bool = False):
-        super().__init__(net, chunk_columns, chip.arch.neuron.acc_bits, chip.arch.digital.acc_bits)
+    def __init__(self, net: Network, chip: Chip, collect_offsets: bool = False):
+        a = chip.arch  # fan-in chunks and accumulators as the chip has them
+        super().__init__(net, a.subarray.columns, a.neuron.acc_bits, a.digital.acc_bits)
         self.chip = chip
         self.collect_offsets = collect_offsets  # sum errors per converter (calibration)
         self.offset_sums = {name: np.zeros(lay.row_const.shape, np.int64) for name, lay in chip.layers.items()}
