@@ -87,11 +87,8 @@ def dynamic_energy_pj(net: Network, mapping: Mapping, arch: ArchConfig, result, 
 def calibrate(chip: Chip, net: Network, images: np.ndarray, batch_size: int = 500) -> dict:
     """Measure every converter row's mean error on ``images`` and fold it into the row's
     constant (module docstring). Returns the per-layer mean |correction| in counts."""
-    key = chip.noise_key
-    chip.noise_key = key ^ CALIBRATION_SALT
-    sim = AnalogSimulator(net, chip, collect_offsets=True)
+    sim = AnalogSimulator(net, chip, collect_offsets=True, noise_key=chip.noise_key ^ CALIBRATION_SALT)
     sim.run(images, np.zeros(len(images), np.int64), batch_size)
-    chip.noise_key = key
     out = {}
     for name, est in sim.offset_estimates().items():
         corr = np.rint(est).astype(np.int64)

@@ -24,10 +24,11 @@ class AnalogSimulator(FunctionalSimulator):
 
     WARM_UP = False  # a warm-up image would disturb the chip and count in its statistics
 
-    def __init__(self, net: Network, chip: Chip, collect_offsets: bool = False):
+    def __init__(self, net: Network, chip: Chip, collect_offsets: bool = False, noise_key: int | None = None):
         a = chip.arch  # fan-in chunks and accumulators as the chip has them
         super().__init__(net, a.subarray.columns, a.neuron.acc_bits, a.digital.acc_bits)
         self.chip = chip
+        self.noise_key = chip.noise_key if noise_key is None else noise_key  # keys the per-conversion noise
         self.collect_offsets = collect_offsets  # sum errors per converter (calibration)
         self.offset_sums = {name: np.zeros(lay.row_const.shape, np.int64) for name, lay in chip.layers.items()}
         self.offset_counts = {name: np.zeros(lay.row_const.shape[:2], np.int64) for name, lay in chip.layers.items()}
@@ -55,7 +56,7 @@ class AnalogSimulator(FunctionalSimulator):
         rows_image = np.tile(np.asarray(image_index, np.int64), steps)
         rows_step = np.repeat(np.arange(steps, dtype=np.int64), b)
         out = analog_conv(spikes, kernel, stride, pad, out_hw, arr.ncol, arr.coef, arr.wsign, arr.v0,
-                          arr.conv.as_tuple(), arr.row_const, self.chip.noise_sigma_v, self.chip.noise_key,
+                          arr.conv.as_tuple(), arr.row_const, self.chip.noise_sigma_v, self.noise_key,
                           rows_image, rows_step, self.net.time_steps, self.skip, keep_errors=self.collect_offsets)
         cur, stats, sensed = out[:3]
         if self.collect_offsets:
