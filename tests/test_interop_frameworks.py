@@ -94,15 +94,22 @@ def _snntorch_net(seed):
                                torch.nn.Flatten(), fc)
 
 
-def _snntorch_eval(net, images, steps):
-    from snntorch import utils
-
-    utils.reset(net)
+def _readout_sums(net, images, steps, reset):
+    """The framework's own evaluation: ``reset(net)``, then the readout summed over the
+    steps of the encoded images; ``(sums, predictions)``."""
+    reset(net)
     total = 0
     with torch.no_grad():
         for t in range(steps):
             total = total + net(_spikes(images, t, steps))
+    reset(net)
     return total.numpy(), total.argmax(dim=1).numpy()
+
+
+def _snntorch_eval(net, images, steps):
+    from snntorch import utils
+
+    return _readout_sums(net, images, steps, utils.reset)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -201,13 +208,7 @@ def _sj_net(seed):
 def _sj_eval(net, images, steps):
     from spikingjelly.activation_based import functional
 
-    functional.reset_net(net)
-    total = 0
-    with torch.no_grad():
-        for t in range(steps):
-            total = total + net(_spikes(images, t, steps))
-    functional.reset_net(net)
-    return total.numpy(), total.argmax(dim=1).numpy()
+    return _readout_sums(net, images, steps, functional.reset_net)
 
 
 def _sj_graph(net, tmp_path):
