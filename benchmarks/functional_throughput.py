@@ -2,7 +2,11 @@
 of the same network on the same inputs, and its binary MAC rate against a plain
 popcount-GEMM microbenchmark (the practical ceiling), side by side in one process.
 
-    python benchmarks/functional_throughput.py [--images 10000] [--threads 2]
+    python benchmarks/functional_throughput.py [--images 10000] [--threads 2] [--profile]
+
+``--profile`` then runs each simulator once more with per-stage timers and prints, per
+layer and stage, the kernel that does the work and its time per image (the profiled
+run is separate from the timed one; its timers add a few microseconds per batch slice).
 
 Needs the shipped weight files, the MNIST test split (vendored) and PyTorch.
 Absolute times drift on shared machines; the ratios are the result.
@@ -81,11 +85,33 @@ def timed(fn, *args, repeat=2):
     return best, out
 
 
+def profile(sim, data, batch: int) -> str:
+    """Run the split once with the simulator's stage timers on; a table of where the time
+    goes (per image), by layer, stage and kernel, largest first."""
+    sim.profile = {}
+    t0 = time.perf_counter()
+    sim.run(data.images, data.labels, batch)
+    wall = time.perf_counter() - t0
+    prof, sim.profile = sim.profile, None
+    kernels = sim.kernels()
+    n = len(data.labels)
+    lines = [f"  {'layer':<16}{'stage':<10}{'kernel':<34}{'us/image':>10}{'share':>8}"]
+    for (node, stage), sec in sorted(prof.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {node:<16}{stage:<10}{kernels[node, stage]:<34}{1e6 * sec / n:>10.2f}"
+                     f"{100 * sec / wall:>7.1f}%")
+    rest = wall - sum(prof.values())
+    lines.append(f"  {'(outside the stages: slicing, joining results)':<60}{1e6 * rest / n:>10.2f}"
+                 f"{100 * rest / wall:>7.1f}%")
+    lines.append(f"  {'total':<60}{1e6 * wall / n:>10.2f}")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--profile", action="store_true", help="print a per-layer, per-kernel profile")
     args = ap.parse_args()
 
     import numba
@@ -102,7 +128,7 @@ def main():
           f"torch {torch.__version__}\n")
     print(f"{'workload':<14}{'sim img/s':>11}{'torch f32 img/s':>17}{'speed-up':>10}{'sim acc':>9}"
           f"{'agree':>7}{'G bit-MAC/s':>13}")
-    rows = []
+    rows, profiles = [], []
     for name in ("mnist_mlp", "mnist_resnet"):
         net = weightfile.load(ROOT / "workloads" / f"{name}.bsnn.npz")
         sim = FunctionalSimulator(net)
@@ -119,6 +145,8 @@ def main():
         n = len(data.labels)
         gmacs = binary_macs_per_image(net) * n / t_sim / 1e9
         rows.append(gmacs)
+        if args.profile:
+            profiles.append((name, profile(sim, data, args.batch)))
         print(f"{name:<14}{n / t_sim:>11.0f}{n / t_torch:>17.0f}{t_torch / t_sim:>9.1f}x"
               f"{100 * res.accuracy:>8.2f}%{100 * (pred == res.predictions).mean():>6.1f}%{gmacs:>13.1f}")
 
@@ -132,6 +160,8 @@ def main():
     print(f"\npopcount-GEMM ceiling ({x.shape[0]}x288 . 288x32): {ceiling:.1f} G bit-MAC/s")
     for name, g in zip(("mnist_mlp", "mnist_resnet"), rows):
         print(f"  {name}: {g / ceiling:.2f} of the ceiling")
+    for name, text in profiles:
+        print(f"\nprofile of {name}:\n{text}")
     print("\n'agree': predictions of the float32 evaluation equal to the simulator's (float32 "
           "membranes are exact for these integer sizes).")
 

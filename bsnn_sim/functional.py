@@ -44,6 +44,7 @@ from . import kernels as K
 from .encoding import encode_step
 from .errors import SimulationError
 from .kernels.bits import WORD_BITS
+from .kernels.xnor import conv_plan
 from .network import (INPUT, Compute, Conv2d, EncodingKind, Flatten, Linear, MaxPool2d, Network,
                       NeuronKind, Precision)
 
@@ -213,6 +214,8 @@ def _check_int32(node: Compute, x_max: int):
 class _PixelLinear:
     """Linear layer on pixels: event-driven int8 sums (binary weights are -1/+1 int8)."""
 
+    kernel = "pixel_linear"
+
     def __init__(self, node: Linear, in_shape):
         _check_int32(node, 255)
         self.w = np.ascontiguousarray(_fan_in_hwc(node.weight, in_shape).reshape(node.out_features, -1).T)
@@ -224,6 +227,8 @@ class _PixelLinear:
 
 class _PixelConv:
     """Convolution on pixels: event-driven int8 sums (binary weights are -1/+1 int8)."""
+
+    kernel = "pixel_conv2d"
 
     def __init__(self, node: Conv2d, in_shape, x_max: int = 255):
         _check_int32(node, x_max)
@@ -244,6 +249,8 @@ class _PixelConv:
 class _SpikeConv(_PixelConv):
     """Convolution with int8 weights on spikes: the same sums on the unpacked 0/1 values."""
 
+    kernel = "pixel_conv2d (spikes unpacked)"
+
     def __init__(self, node: Conv2d, in_shape):
         super().__init__(node, in_shape, x_max=1)
 
@@ -253,6 +260,8 @@ class _SpikeConv(_PixelConv):
 
 class _SpikeLinear:
     """Linear layer with int8 weights on spikes: a weight row added per set bit."""
+
+    kernel = "spike_linear"
 
     def __init__(self, node: Linear, in_shape):
         _check_int32(node, 1)
@@ -271,6 +280,8 @@ class _SpikeReadout(_SpikeLinear):
     """Readout with int8 weights on spikes: its current summed over the steps (all a
     readout needs), each input that fired adding its weight row times its spike count."""
 
+    kernel = "spike_linear_total"
+
     def __init__(self, node: Linear, in_shape, steps: int):
         super().__init__(node, in_shape)
         if steps * _max_abs_current(node, 1) >= 2**31:
@@ -287,6 +298,8 @@ class _SpikeReadout(_SpikeLinear):
 class _XnorLinear:
     """Binary linear layer on spikes: XNOR-popcount over the stored words."""
 
+    kernel = "xnor_linear"
+
     def __init__(self, node: Linear, in_shape):
         w = _fan_in_hwc(node.weight, in_shape)  # (N, P, C)
         n_out = len(w)
@@ -302,12 +315,16 @@ class _XnorLinear:
 class _XnorConv:
     """Binary convolution on spikes: XNOR-popcount of packed pixel words."""
 
+    kernel = "xnor_conv2d"
+
     def __init__(self, node: Conv2d, in_shape):
         self.node = node
         self.in_shape = in_shape
         w_hwc = node.weight.transpose(0, 2, 3, 1)  # (N, KH, KW, C)
         self.w = K.prepare_conv_weights(K.pack_bits((w_hwc > 0).astype(np.uint8)), channels=in_shape[0])
         self.offset = K.xnor_offset(w_hwc)
+        n_out, kh, kw, cw = self.w.shape
+        self.kernel = f"xnor_conv2d ({conv_plan(self.w.channel_bits, cw, kh, kw, node.stride, n_out)} plan)"
 
     def __call__(self, x: _Spikes) -> np.ndarray:
         n = self.node
@@ -465,6 +482,34 @@ class FunctionalSimulator:
         self.spiking = [name for name in [INPUT] + [n.name for n in net.nodes] if net.is_spiking(name)]
         self.slice_images = max(1, _SLICE_BYTES // max(lay.current_bytes for lay in self.layers.values()))
         self._warm = False  # run() has run its untimed warm-up image
+        # Set to a dict to profile: (node, stage) -> seconds, summed over the slices run
+        # (stages: encode, pool, activity, macs, product, fire, readout).
+        self.profile: dict[tuple[str, str], float] | None = None
+
+    def kernels(self) -> dict[tuple[str, str], str]:
+        """(node, stage) -> the kernel that does that stage's work, for :attr:`profile`."""
+        names = {(INPUT, "encode"): "pack_bits" if self.net.is_spiking(INPUT) else "(pixels as is)"}
+        for node in self.net.nodes:
+            if isinstance(node, MaxPool2d):
+                names[node.name, "pool"] = "maxpool_spikes"
+            elif isinstance(node, Compute):
+                layer = self.layers[node.name]
+                names[node.name, "activity"] = "chunk_activity"
+                names[node.name, "macs"] = "popcount_rows"
+                names[node.name, "product"] = layer.product.kernel
+                names[node.name, "fire"] = "integrate_and_fire"
+                names[node.name, "readout"] = "readout_accumulate"
+        return names
+
+    def _timed(self, node: str, stage: str, fn, *args):
+        """``fn(*args)``, its wall time added to :attr:`profile` when profiling."""
+        if self.profile is None:
+            return fn(*args)
+        t0 = time.perf_counter()
+        out = fn(*args)
+        key = (node, stage)
+        self.profile[key] = self.profile.get(key, 0.0) + time.perf_counter() - t0
+        return out
 
     def _encode(self, images: np.ndarray, image_index: np.ndarray) -> _Pixels | _Spikes:
         """The encoder's output for all steps (once when static), channels-last."""
@@ -505,27 +550,29 @@ class FunctionalSimulator:
         """All nodes in file order, each for all time steps."""
         net = self.net
         steps = net.time_steps
-        tensors = {INPUT: self._encode(images, image_index)}
+        timed = self._timed
+        tensors = {INPUT: timed(INPUT, "encode", self._encode, images, image_index)}
         positions, chunks, macs, clamps = {}, {}, {}, {}
         for node in net.nodes:
             x = tensors[node.input]
+            name = node.name
             if isinstance(node, MaxPool2d):
-                tensors[node.name] = _maxpool(x, node, net.shapes[node.input])
+                tensors[name] = timed(name, "pool", _maxpool, x, node, net.shapes[node.input])
             elif isinstance(node, Flatten):
-                tensors[node.name] = x
+                tensors[name] = x
             else:
-                layer = self.layers[node.name]
-                if node.name in self.in_memory:
-                    pos, chk = layer.activity(x, self.chunk_columns)
-                    positions[node.name], chunks[node.name] = _per_step(pos, steps), _per_step(chk, steps)
-                if node.name in self.digital:
-                    macs[node.name] = _per_step(layer.performed_macs(x), steps, np.int64)
-                current = self._current(layer, x, image_index)
+                layer = self.layers[name]
+                if name in self.in_memory:
+                    pos, chk = timed(name, "activity", layer.activity, x, self.chunk_columns)
+                    positions[name], chunks[name] = _per_step(pos, steps), _per_step(chk, steps)
+                if name in self.digital:
+                    macs[name] = _per_step(timed(name, "macs", layer.performed_macs, x), steps, np.int64)
+                current = timed(name, "product", self._current, layer, x, image_index)
                 if node.neuron is NeuronKind.READOUT:
-                    scores, clamps[node.name] = layer.accumulate(current)
+                    scores, clamps[name] = timed(name, "readout", layer.accumulate, current)
                 else:
                     residual = None if node.residual is None else tensors[node.residual]
-                    tensors[node.name], clamps[node.name] = layer.fire(current, residual)
+                    tensors[name], clamps[name] = timed(name, "fire", layer.fire, current, residual)
         spikes = {name: _per_step(tensors[name].counts, steps) for name in self.spiking}
         return BatchResult(np.argmax(scores, axis=1), scores, spikes, positions, chunks, macs, clamps)
 

@@ -16,6 +16,7 @@ from bsnn_sim.kernels import (integrate_and_fire, integrate_and_fire_ref, maxpoo
                               prepare_conv_weights, readout_accumulate, readout_accumulate_ref, spike_linear,
                               spike_linear_ref, spike_linear_total, spike_linear_total_ref, trailing_zeros64, unpack_bits, unpack_bits_ref, xnor_conv2d,
                               xnor_conv2d_prepared, xnor_conv2d_ref, xnor_linear, xnor_linear_ref, xnor_offset)
+from bsnn_sim.kernels import neuron as neuron_kernels
 from bsnn_sim.kernels.neuron import _membrane_type
 from bsnn_sim.kernels.xnor import _conv_packed
 
@@ -276,6 +277,26 @@ def test_integrate_and_fire_matches_ref(bounded, acc_bits, seed, static, b, m, n
         assert not clamped.any()
     if ties and not residual:  # the tie fires
         assert unpack_bits(got[0, 0, 0], n_out).all()
+
+
+@pytest.mark.parametrize("block_lanes", [1, 40, 130])
+@pytest.mark.parametrize("n_out,residual,acc_bits", [(32, False, None), (40, True, None), (70, True, 12),
+                                                     (13, False, 10), (128, True, None)])
+def test_integrate_and_fire_blocks_of_positions(monkeypatch, block_lanes, n_out, residual, acc_bits):
+    """The kernel runs the positions in blocks of ``_BLOCK_LANES // N`` (at least 1), all
+    steps inside a block: several blocks, the last one partial, give the same spikes."""
+    monkeypatch.setattr(neuron_kernels, "_BLOCK_LANES", block_lanes)
+    steps, m = 4, 11
+    cur, bias, theta, res, gain = neuron_case(7 + n_out, False, 3, m, n_out, steps, 3, residual, False, "random",
+                                              False, True)
+    if acc_bits is not None:
+        theta = np.minimum(theta.astype(np.int64), 2 ** (acc_bits - 1) - 1).astype(np.int32)
+    got = integrate_and_fire(cur, steps, bias, theta, 3, res, gain, 301, acc_bits)
+    want = integrate_and_fire_ref(cur, steps, bias, theta, 3, res, gain, acc_bits)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    if acc_bits is not None:
+        assert got[2].any()  # the case exercises the clamp
 
 
 def test_membrane_type_is_int32_only_where_no_value_can_overflow():

@@ -34,79 +34,143 @@ from numba import njit, prange
 from .bits import WORD_BITS, n_words, popcount
 
 
-@njit(inline="always")
-def _fire(u, drive, theta, lanes, lo, hi):
-    """One step of ``lanes`` <= 64 neurons without residual; returns their spike word and
-    the number of membranes clamped to ``[lo, hi]``. Arithmetic stays in the membrane
-    type (int32 or int64)."""
-    word = np.uint64(0)
-    clamped = 0
-    for j in range(lanes):
-        v = u.dtype.type(u[j] + drive[j])
-        clamped += (v > hi) + (v < lo)
-        v = min(max(v, lo), hi)
-        fire = v >= theta[j]
-        u[j] = u.dtype.type(v - theta[j]) if fire else v
-        word |= np.uint64(fire) << np.uint64(j)
-    return word, clamped
+# _SPREAD8[v]: the 8 bits of the byte v spread to 8 bytes of 0/1 (bit i -> byte i).
+_SPREAD8 = np.array([sum(((v >> i) & 1) << (8 * i) for i in range(8)) for v in range(256)], dtype=np.uint64)
 
 
 @njit(inline="always")
-def _fire_residual(u, drive, theta, gain, r, lanes, lo, hi):
-    """:func:`_fire` adding ``gain[j]`` where bit ``j`` of the residual word ``r`` is set
-    (a mask, not a branch, so that the loop vectorises)."""
-    word = np.uint64(0)
-    clamped = 0
-    for j in range(lanes):
-        bit = u.dtype.type((r >> np.uint64(j)) & np.uint64(1))
-        v = u.dtype.type(u[j] + drive[j] + (gain[j] & -bit))
-        clamped += (v > hi) + (v < lo)
-        v = min(max(v, lo), hi)
-        fire = v >= theta[j]
-        u[j] = u.dtype.type(v - theta[j]) if fire else v
-        word |= np.uint64(fire) << np.uint64(j)
-    return word, clamped
+def _gather8(x):
+    """8 little-endian 0/1 bytes -> 8 bits (byte i -> bit i), with shifts only (no
+    64-bit multiply, which AVX2 lacks)."""
+    x |= x >> np.uint64(7)
+    x |= x >> np.uint64(14)
+    x |= x >> np.uint64(28)
+    return x & np.uint64(255)
+
+
+@njit(inline="always")
+def _pack_flags(fl, n_out, out):
+    """0/1 bytes ``fl`` (M * N, neuron-fastest) -> packed words ``out`` (M, Nw); returns
+    the number of set bits."""
+    m_n, n_w = out.shape
+    total = 0
+    if n_out % 8 == 0:
+        fl64 = fl.view(np.uint64)
+        g_per_row = n_out // 8
+        full = g_per_row // 8  # whole words per row
+        tail = g_per_row - 8 * full  # groups in a last, partial word
+        for m in range(m_n):
+            g0 = m * g_per_row
+            for wi in range(full):
+                word = np.uint64(0)
+                for k in range(8):
+                    word |= _gather8(fl64[g0 + 8 * wi + k]) << np.uint64(8 * k)
+                out[m, wi] = word
+                total += popcount(word)
+            if tail:
+                word = np.uint64(0)
+                for k in range(tail):
+                    word |= _gather8(fl64[g0 + 8 * full + k]) << np.uint64(8 * k)
+                out[m, full] = word
+                total += popcount(word)
+    else:
+        for m in range(m_n):
+            for wi in range(n_w):
+                word = np.uint64(0)
+                for j in range(min(WORD_BITS, n_out - WORD_BITS * wi)):
+                    word |= np.uint64(fl[m * n_out + WORD_BITS * wi + j]) << np.uint64(j)
+                out[m, wi] = word
+                total += popcount(word)
+    return total
+
+
+@njit(inline="always")
+def _spread_flags(words, n_out, rb):
+    """Packed words (M, Nw) -> 0/1 bytes ``rb`` (M * N, neuron-fastest)."""
+    m_n, n_w = words.shape
+    if n_out % 8 == 0:
+        rb64 = rb.view(np.uint64)
+        g_per_row = n_out // 8
+        for m in range(m_n):
+            g0 = m * g_per_row
+            for wi in range(n_w):
+                word = words[m, wi]
+                for k in range(min(8, g_per_row - 8 * wi)):
+                    rb64[g0 + 8 * wi + k] = _SPREAD8[(word >> np.uint64(8 * k)) & np.uint64(255)]
+    else:
+        for m in range(m_n):
+            for wi in range(n_w):
+                word = words[m, wi]
+                for j in range(min(WORD_BITS, n_out - WORD_BITS * wi)):
+                    rb[m * n_out + WORD_BITS * wi + j] = np.uint8((word >> np.uint64(j)) & np.uint64(1))
+
+
+# Membranes per block of positions in the fire loop: the block's membranes, drives,
+# thresholds and flags (~13 bytes each) stay in L1 across the T steps.
+_BLOCK_LANES = 2048
 
 
 @njit(parallel=True, cache=True)
-def _integrate_fire(cur, bias, theta, frac_bits, res, gain, lo, hi, spikes, counts, saturated):
+def _integrate_fire(cur, bias_t, theta_t, frac_bits, res, gain_t, lo, hi, clamp, block, spikes, counts,
+                    saturated):
     """Fill ``spikes`` (T, B, M, Nw), ``counts`` and ``saturated`` (T, B); ``res`` has 0
-    steps when the layer has no residual; membranes are clamped to ``[lo, hi]``. The
-    membrane type is that of ``theta``, ``gain``, ``lo`` and ``hi``. Each
-    (image, position, word) keeps its <= 64 membranes in a local buffer while t runs
-    inside; a static current's drive is computed once."""
+    steps when the layer has no residual; membranes are clamped to ``[lo, hi]`` where
+    ``clamp``. ``bias_t``, ``theta_t`` and ``gain_t`` are the per-neuron values tiled
+    over ``block`` positions (block * N), in the membrane type.
+
+    Per image, the positions go in blocks of ``block``; for each block the T steps run
+    inside, each step one flat loop over the block's membranes (every value cast back to
+    the membrane type, so that LLVM keeps 32-bit lanes where the membrane is int32). Fire
+    flags go to a byte array, packed into words afterwards (8 bytes per shift-or
+    gather). A static current's drive is computed once per block."""
     steps, b_n, m_n, n_w = spikes.shape
     n_out = cur.shape[3]
-    f = np.int64(frac_bits)
+    f = frac_bits
+    mt = theta_t.dtype.type
+    has_res = res.shape[0] > 0
+    lanes = block * n_out
     for b in prange(b_n):
-        u = np.empty(WORD_BITS, theta.dtype)
-        drive = np.empty(WORD_BITS, theta.dtype)
-        th = np.empty(WORD_BITS, theta.dtype)
-        g = np.empty(WORD_BITS, theta.dtype)
+        u = np.empty(lanes, theta_t.dtype)
+        drive = np.empty(lanes, theta_t.dtype)
+        fl = np.empty(lanes + 8, np.uint8)  # + 8: room for the uint64 view of any length
+        rb = np.zeros(lanes + 8, np.uint8)
         for t in range(steps):
             counts[t, b] = 0
             saturated[t, b] = 0
-        for m in range(m_n):
-            for wi in range(n_w):
-                n0 = wi * WORD_BITS
-                lanes = min(WORD_BITS, n_out - n0)
-                for j in range(lanes):
-                    u[j] = 0
-                    th[j] = theta[n0 + j]
-                    g[j] = gain[n0 + j]
-                for t in range(steps):
-                    if t < cur.shape[0]:
-                        row = cur[t, b, m, n0:n0 + lanes]
-                        for j in range(lanes):
-                            drive[j] = u.dtype.type((np.int64(row[j]) << f) - np.int64(bias[n0 + j]))
-                    if res.shape[0] > 0:
-                        r = res[min(t, res.shape[0] - 1), b, m, wi]
-                        word, clamped = _fire_residual(u, drive, th, g, r, lanes, lo, hi)
-                    else:
-                        word, clamped = _fire(u, drive, th, lanes, lo, hi)
-                    spikes[t, b, m, wi] = word
-                    counts[t, b] += np.int32(popcount(word))
-                    saturated[t, b] += np.int32(clamped)
+        for m0 in range(0, m_n, block):
+            m1 = min(m_n, m0 + block)
+            size = (m1 - m0) * n_out
+            u[:size] = 0
+            for t in range(steps):
+                if t < cur.shape[0]:
+                    c = cur[t, b, m0:m1].ravel()
+                    for i in range(size):
+                        drive[i] = mt(mt(mt(c[i]) << f) - bias_t[i])
+                if has_res:
+                    _spread_flags(res[min(t, res.shape[0] - 1), b, m0:m1], n_out, rb)
+                nclamp = 0
+                if clamp:
+                    for i in range(size):
+                        v = mt(u[i] + drive[i] + (gain_t[i] & -mt(rb[i])))
+                        nclamp += (v > hi) + (v < lo)
+                        v = mt(min(max(v, lo), hi))
+                        fire = v >= theta_t[i]
+                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
+                        fl[i] = fire
+                elif has_res:
+                    for i in range(size):
+                        v = mt(u[i] + drive[i] + (gain_t[i] & -mt(rb[i])))
+                        fire = v >= theta_t[i]
+                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
+                        fl[i] = fire
+                else:
+                    for i in range(size):
+                        v = mt(u[i] + drive[i])
+                        fire = v >= theta_t[i]
+                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
+                        fl[i] = fire
+                counts[t, b] += np.int32(_pack_flags(fl, n_out, spikes[t, b, m0:m1]))
+                saturated[t, b] += np.int32(nclamp)
 
 
 @njit(parallel=True, cache=True)
@@ -208,8 +272,11 @@ def integrate_and_fire(cur: np.ndarray, steps: int, bias: np.ndarray, theta: np.
     spikes = np.empty((steps, b_n, m_n, n_w), np.uint64)
     counts = np.empty((steps, b_n), np.int32)
     saturated = np.empty((steps, b_n), np.int32)
-    _integrate_fire(cur, bias, theta.astype(membrane), int(frac_bits), np.ascontiguousarray(res),
-                    res_gain.astype(membrane), membrane(lo), membrane(hi), spikes, counts, saturated)
+    clamp = (lo, hi) != (info.min, info.max)  # else no value can leave the range: skip the clamp
+    block = max(1, min(m_n, _BLOCK_LANES // max(n_out, 1)))
+    _integrate_fire(cur, np.tile(bias.astype(membrane), block), np.tile(theta.astype(membrane), block),
+                    int(frac_bits), np.ascontiguousarray(res), np.tile(res_gain.astype(membrane), block),
+                    membrane(lo), membrane(hi), clamp, block, spikes, counts, saturated)
     return spikes, counts, saturated
 
 
