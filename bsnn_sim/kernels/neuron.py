@@ -111,12 +111,14 @@ _BLOCK_LANES = 2048
 
 
 @njit(parallel=True, cache=True)
-def _integrate_fire(cur, bias_t, theta_t, frac_bits, res, gain_t, lo, hi, clamp, block, spikes, counts,
+def _integrate_fire(cur, bias_t, theta_t, scale, res, gain_t, lo, hi, clamp, block, spikes, counts,
                     saturated):
     """Fill ``spikes`` (T, B, M, Nw), ``counts`` and ``saturated`` (T, B); ``res`` has 0
     steps when the layer has no residual; membranes are clamped to ``[lo, hi]`` where
     ``clamp``. ``bias_t``, ``theta_t`` and ``gain_t`` are the per-neuron values tiled
-    over ``block`` positions (block * N), in the membrane type.
+    over ``block`` positions (block * N), and ``scale = 2^F`` (wrapped), in the membrane
+    type: ``I * scale`` is ``I << F`` (the same bits, even where they wrap), and a
+    multiply by a runtime value vectorises where a shift by one does not.
 
     Per image, the positions go in blocks of ``block``; for each block the T steps run
     inside, each step one flat loop over the block's membranes (every value cast back to
@@ -125,7 +127,6 @@ def _integrate_fire(cur, bias_t, theta_t, frac_bits, res, gain_t, lo, hi, clamp,
     gather). A static current's drive is computed once per block."""
     steps, b_n, m_n, n_w = spikes.shape
     n_out = cur.shape[3]
-    f = frac_bits
     mt = theta_t.dtype.type
     has_res = res.shape[0] > 0
     lanes = block * n_out
@@ -145,7 +146,7 @@ def _integrate_fire(cur, bias_t, theta_t, frac_bits, res, gain_t, lo, hi, clamp,
                 if t < cur.shape[0]:
                     c = cur[t, b, m0:m1].ravel()
                     for i in range(size):
-                        drive[i] = mt(mt(mt(c[i]) << f) - bias_t[i])
+                        drive[i] = mt(mt(mt(c[i]) * scale) - bias_t[i])
                 if has_res:
                     _spread_flags(res[min(t, res.shape[0] - 1), b, m0:m1], n_out, rb)
                 nclamp = 0
@@ -274,8 +275,11 @@ def integrate_and_fire(cur: np.ndarray, steps: int, bias: np.ndarray, theta: np.
     saturated = np.empty((steps, b_n), np.int32)
     clamp = (lo, hi) != (info.min, info.max)  # else no value can leave the range: skip the clamp
     block = max(1, min(m_n, _BLOCK_LANES // max(n_out, 1)))
+    bits = info.bits
+    scale = (1 << int(frac_bits)) % 2**bits  # 2^F wrapped to the membrane's two's complement
+    scale = membrane(scale - 2**bits if scale >= 2 ** (bits - 1) else scale)
     _integrate_fire(cur, np.tile(bias.astype(membrane), block), np.tile(theta.astype(membrane), block),
-                    int(frac_bits), np.ascontiguousarray(res), np.tile(res_gain.astype(membrane), block),
+                    scale, np.ascontiguousarray(res), np.tile(res_gain.astype(membrane), block),
                     membrane(lo), membrane(hi), clamp, block, spikes, counts, saturated)
     return spikes, counts, saturated
 
