@@ -126,6 +126,7 @@ class Buffer:
     width_bits: int = 64  # one read or write moves this many spikes
     ports: int = 1  # words moved per access (ports of the buffer SRAM)
     port_sharing: str = "shared"  # "shared": reads and writes use the same ports | "separate": 1R1W SRAM
+    port_grant: str = "word"  # shared ports granted per access, round-robin | "phase": per whole access phase
     t_access_ns: float = 0.5
     e_read_pj_per_bit: float = 0.1  # 8 KB SRAM scratchpad at 65 nm
     e_write_pj_per_bit: float = 0.12

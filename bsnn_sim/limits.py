@@ -240,6 +240,9 @@ LIMITS: dict[str, Limit] = {
     "buffer.area_um2_per_bit": _real(0.001, 1000.0, "um^2/bit",
         ">= 0.001 um^2: below the smallest SRAM cell (~0.01 um^2 at 3 nm); <= 1000 um^2"),
     "buffer.port_sharing": _choice(("shared", "separate"), "shared: reads and writes take turns; separate: 1R1W SRAM"),
+    "buffer.port_grant": _choice(("word", "phase"),
+        "word: shared ports granted one access at a time, round-robin between read and write; phase: an "
+        "access phase (a whole step's words) holds them"),
     "buffer.p_leak_pw_per_bit": _real(0.0, 1e6, "pW/bit", "6T cell leakage (~1-100 pW); 0 = power-gated; <= 1 uW"),
     # [digital]
     "digital.macs_per_cycle": _int(1, 65536, "MACs/cycle", ">= 1; <= 65536: a 256x256 systolic array"),

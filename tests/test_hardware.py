@@ -169,6 +169,7 @@ def test_summary_reports_the_op_convention_and_consistent_efficiency(simulated):
     ("digital.skip_zero_inputs", True, "skip_zero_inputs"),  # re-simulated: far fewer MACs
     ("buffer.t_access_ns", 1.0, "access_cycles"),  # re-simulated: longer runs, more leakage
     ("neuron.update_lanes", 8, "update_lanes"),
+    ("buffer.port_grant", "phase", "port_grant"),  # re-simulated: other port stalls, other cycles
 ])
 def test_repricing_refuses_a_table_derived_for_another_timing(simulated, key, value, field):
     net, res, arch = simulated

@@ -225,8 +225,8 @@ def wide_then_narrow(steps=3):
     ])
 
 
-def test_one_buffer_port_serializes_a_read_and_the_next_write():
-    """256 update lanes: every update is 1 cycle. l1: t0 read 1 + sense 4 + update 1, writes
+def test_one_buffer_port_granted_per_phase_serializes_a_read_and_the_next_write():
+    """``buffer.port_grant = "phase"``. 256 update lanes: every update is 1 cycle. l1: t0 read 1 + sense 4 + update 1, writes
     4 words [6, 10]; t1, t2 (static input): update 1 + write 4. l2 reads 4 words, senses 4,
     updates 1 and writes 1 word: 10 cycles a step; out: read 1 + 2 MAC cycles + update 1.
 
@@ -240,7 +240,7 @@ def test_one_buffer_port_serializes_a_read_and_the_next_write():
     net = wide_then_narrow()
     runs = {}
     for sharing in ("separate", "shared"):
-        a = arch(**{"buffer.port_sharing": sharing, "neuron.update_lanes": 256})
+        a = arch(**{"buffer.port_sharing": sharing, "neuron.update_lanes": 256, "buffer.port_grant": "phase"})
         m = map_network(net, a)
         runs[sharing] = simulate_timing(net, m, a, activity(net, m, 1))
     two, one = runs["separate"], runs["shared"]
@@ -273,12 +273,119 @@ def test_streaming_overlaps_the_phases_of_a_layer_step_by_hand():
         assert r.latency_cycles.tolist() == [closed_form_latency(net, m, a, act)]
     assert got["store_and_forward"] == ([[70, 75, 80]], [[140, 210, 280]], [284])
     assert got["streaming"] == ([[67, 72, 77]], [[134, 201, 268]], [272])
-    # one shared port: l1's step-1 write waits for l2's read of step 0 ([67, 71]): 3 cycles
-    a = arch(**{"chip.layer_step": "streaming", "neuron.update_lanes": 256, "buffer.port_sharing": "shared"})
+    # one shared port granted per phase: l1's step-1 write (asked at 68) waits for l2's
+    # read of step 0 ([67, 71]): 3 cycles, [71, 75]
+    a = arch(**{"chip.layer_step": "streaming", "neuron.update_lanes": 256, "buffer.port_sharing": "shared",
+                "buffer.port_grant": "phase"})
     m = map_network(net, a)
     shared = simulate_timing(net, m, a, activity(net, m, 16))
     assert shared.step_finish["l1"].tolist() == [[67, 75, 80]] and shared.stalls["buffer_port:l2.in"] == 3
     assert shared.latency_cycles.tolist() == [272]
+    # granted per word: l2's read (4 words from 67) and l1's write (4 words from 68)
+    # alternate: read 67, write 68, read 69, write 70, read 71, write 72, read 73 (ends
+    # 74, 3 cycles late), write 74 (ends 75, 3 late): l1 still ends step 1 at 75; l2's
+    # core does not wait for its last word (items flow evenly), so latency stays 272
+    a = a.replace(**{"buffer.port_grant": "word"})
+    m = map_network(net, a)  # the grant is part of the timing record the mapping is made for
+    word = simulate_timing(net, m, a, activity(net, m, 16))
+    assert word.step_finish["l1"].tolist() == [[67, 75, 80]] and word.stalls["buffer_port:l2.in"] == 6
+    assert word.step_finish["l2"].tolist() == shared.step_finish["l2"].tolist() and word.latency_cycles.tolist() == [272]
+
+
+def test_word_grant_interleaves_a_read_and_the_next_write_by_hand():
+    """wide_then_narrow, T = 2, one active position, 256 update lanes, one shared port on
+    l2.in (a 4-word step). l1 t0: read 1 + sense 4 + update 1 + write [6, 10]; t1: update
+    [10, 11], write 4 words asked at 11. l2 t0 reads 4 words asked at 10.
+
+    Per phase: l2 holds the port [10, 14]; l1 writes [14, 18] (waits 3). l2: sense
+    [14, 18], update, write 1 word: ends 20; t1 reads [20, 24] ... ends 30; out ends 34.
+
+    Per word (round-robin, one access per grant): 10 read (alone), 11 write (the read was
+    granted last), 12 read, 13 write, 14 read, 15 write, 16 read: the read ends at 17
+    (waited 3), then 17 write: ends 18 (waited 3). l1 still ends t1 at 18, but l2 t0
+    now senses [17, 21] and ends 23; t1 reads [23, 27] alone, ends 33; out ends 37.
+    Fairness costs this latency 3 cycles: the write that arrives second ends at 18
+    either way, the read that came first ends 3 cycles later."""
+    net = wide_then_narrow(steps=2)
+    got = {}
+    for grant in ("phase", "word"):
+        a = arch(**{"buffer.port_sharing": "shared", "neuron.update_lanes": 256, "buffer.port_grant": grant})
+        m = map_network(net, a)
+        r = simulate_timing(net, m, a, activity(net, m, 1))
+        got[grant] = (r.step_finish["l1"].tolist(), r.step_finish["l2"].tolist(), r.latency_cycles.tolist(),
+                      r.stalls["buffer_port:l2.in"])
+    assert got["phase"] == ([[10, 18]], [[20, 30]], [34], 3)
+    assert got["word"] == ([[10, 18]], [[23, 33]], [37], 6)
+
+
+def residual_block(steps=2):
+    """input (1,4,4) rate-coded spikes (16 bits, read every step) -> l1 binary 1x1 conv
+    1->4 (64 bits = 1 word) -> l2 binary 1x1 conv 4->16 (256 bits = 4 words) -> l3 binary
+    1x1 conv 16->4 + residual l1 (reads 4 + 1 words) -> flatten -> out int8 readout 64->2."""
+    return Network.build((1, 4, 4), steps, Encoding(EncodingKind.RATE), [
+        layer(Conv2d, "l1", INPUT, (4, 1, 1, 1)),
+        layer(Conv2d, "l2", "l1", (16, 4, 1, 1)),
+        layer(Conv2d, "l3", "l2", (4, 16, 1, 1), residual="l1"),
+        Flatten("flat", "l3"),
+        layer(Linear, "out", "flat", (2, 64), "int8", NeuronKind.READOUT),
+    ])
+
+
+def test_word_grant_frees_a_port_that_a_phase_holds_without_using_it_by_hand():
+    """residual_block, T = 2, shared ports, 256 update lanes; l1 senses one position
+    (4 cycles), l2 and l3 none. Steps: l1 = read 1 + 4 + update 1 + write 1 word (to
+    l2.in and l3.res) = 7; l2 = read 1 + update 1 + write 4 = 6; l3 = read max(4, 1) +
+    update 1 + write 1 = 6; out = read 1 + 2 MAC cycles + update 1 = 4.
+    l1 t0 [0, 7]; l2 t0 [7, 13]. At 13 l1 asks to write step 1 (l2.in, l3.res) and l3
+    asks to read step 0 (l3.in: 4 words, l3.res: 1 word).
+
+    Per phase: l1 takes l2.in and l3.res at 13 and writes [13, 14]; l3 takes l3.in, then
+    waits for l3.res (1 cycle) while holding l3.in, reads [14, 18] holding both, ends 20.
+    l2 t1 (step 1 published at 14) reads [14, 15], updates, asks for l3.in at 16 and waits
+    for l3's read to let go at 18 (2 cycles): writes [18, 22]. l3 t1 reads [22, 26], ends
+    28; out ends 32. Port stalls: l3.res 1, l3.in 2.
+
+    Per word: l3.res at 13: its last grant was l1's step-0 write, so l3's read goes
+    first: read 13, write 14 (l1's write ends 15, waited 1); l2.in: write 13 alone. l1
+    ends t1 at 15. l3.in: l3 reads 13..16 alone, ends 17. l2 t1 (step 1 at 15) reads 15,
+    updates, writes l3.in from 17 alone: [17, 21]. l3 t0 ends 19, t1 reads [21, 25],
+    ends 27; out ends 31 -- one cycle sooner. Port stall: l3.res 1."""
+    net = residual_block()
+    got = {}
+    for grant in ("phase", "word"):
+        a = arch(**{"buffer.port_sharing": "shared", "neuron.update_lanes": 256, "buffer.port_grant": grant})
+        m = map_network(net, a)
+        r = simulate_timing(net, m, a, activity(net, m, {"l1": 1, "l2": 0, "l3": 0}))
+        got[grant] = ([r.step_finish[k].tolist()[0] for k in ("l1", "l2", "l3", "out")], r.latency_cycles.tolist(),
+                      {k: v for k, v in r.stalls.items() if v})
+    assert got["phase"] == ([[7, 14], [13, 22], [20, 28], [24, 32]], [32],
+                            {"buffer_port:l3.in": 2, "buffer_port:l3.res": 1})
+    assert got["word"] == ([[7, 15], [13, 21], [19, 27], [23, 31]], [31], {"buffer_port:l3.res": 1})
+
+
+@pytest.mark.parametrize("layer_step", ["store_and_forward", "streaming"])
+def test_separate_ports_do_not_depend_on_the_grant(layer_step):
+    """A 1R1W buffer has one requester per port: word and phase grants time it alike."""
+    net = residual_block(steps=3)
+    runs = []
+    for grant in ("phase", "word"):
+        a = arch(**{"neuron.update_lanes": 16, "buffer.port_grant": grant, "chip.layer_step": layer_step})
+        m = map_network(net, a)
+        r = simulate_timing(net, m, a, Activity.random(net, m, 4, seed=5), pipelined=True)
+        runs.append((r.latency_cycles.tolist(), r.total_cycles, {k: v.tolist() for k, v in r.step_finish.items()},
+                     r.stalls, r.action_totals))
+    assert runs[0] == runs[1]
+    assert all(v == 0 for k, v in runs[0][3].items() if k.startswith("buffer_port:"))
+
+
+def test_word_grant_is_deterministic():
+    net = tiny_network(seed=2, encoding="rate")
+    a = arch(**{"buffer.port_sharing": "shared", "buffer.port_grant": "word", "chip.replication": "fill"})
+    m = map_network(net, a)
+    act = Activity.random(net, m, 5, seed=9)
+    one, two = (simulate_timing(net, m, a, act, pipelined=True) for _ in range(2))
+    assert one.latency_cycles.tolist() == two.latency_cycles.tolist() and one.stalls == two.stalls
+    assert one.events == two.events and one.action_totals == two.action_totals
 
 
 # ---- images, pipelining, counts ----------------------------------------------------------
@@ -383,6 +490,7 @@ def scenario(draw):
                 "buffer.width_bits": draw(st.sampled_from([8, 64])),
                 "buffer.ports": draw(st.integers(1, 2)),
                 "buffer.port_sharing": draw(st.sampled_from(["separate", "shared"])),
+                "buffer.port_grant": draw(st.sampled_from(["word", "phase"])),
                 "chip.layer_step": draw(st.sampled_from(["store_and_forward", "streaming"])),
                 "buffer.t_access_ns": draw(st.sampled_from([0.5, 1.0])),
                 "neuron.t_update_ns": draw(st.sampled_from([0.0, 0.5, 1.5])),

@@ -28,6 +28,7 @@ class Chip:
         self.pipelined = pipelined
         self.trace = [] if trace else None
         cap = params.buffer_capacity_bits
+        self.word_grant = params.port_grant == "word"
         self.buffers = {}
         for c in costs:
             for e in c.in_edges:
@@ -36,7 +37,8 @@ class Chip:
                 if e.bits > cap:
                     raise SimulationError(f"spike buffer '{e.name}' needs {e.bits} bits for one time step but "
                                           f"buffer.capacity_bits = {cap}")
-                self.buffers[e.name] = SpikeBuffer(self.env, e.name, e.bits, cap, params.shared_ports)
+                self.buffers[e.name] = SpikeBuffer(self.env, e.name, e.bits, cap, params.shared_ports, self.word_grant,
+                                                   params.access_cycles, e.access_cycles // params.access_cycles)
         self.inputs = InputMemory(self.env, n_images)
         self.digital = DigitalUnit(self.env, params.arbitration, params.batch_cycles)
         self.tiles = [Tile(self, c, n_images, steps, k) for k, c in enumerate(costs)]

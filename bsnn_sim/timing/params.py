@@ -39,6 +39,7 @@ class TimingParams:
     buffer_ports: int
     access_cycles: int  # one buffer word access
     shared_ports: bool  # reads and writes of a buffer use the same ports
+    port_grant: str  # shared ports: "word" (one access per grant, round-robin) | "phase"
     macs_per_cycle: int
     skip_zero_inputs: bool
     arbitration: str  # digital unit: "fifo" | "oldest_image"
@@ -81,7 +82,7 @@ def timing_params(arch: ArchConfig | TimingParams) -> TimingParams:
         acc_bits=n.acc_bits, digital_acc_bits=arch.digital.acc_bits, update_cycles=arch.cycles(n.t_update_ns, "neuron.t_update_ns"),
         update_lanes=n.update_lanes, buffer_capacity_bits=b.capacity_bits, buffer_width_bits=b.width_bits,
         buffer_ports=b.ports, access_cycles=arch.cycles(b.t_access_ns, "buffer.t_access_ns"),
-        shared_ports=b.port_sharing == "shared", macs_per_cycle=arch.digital.macs_per_cycle,
+        shared_ports=b.port_sharing == "shared", port_grant=b.port_grant, macs_per_cycle=arch.digital.macs_per_cycle,
         skip_zero_inputs=arch.digital.skip_zero_inputs, arbitration=arch.digital.arbitration,
         batch_cycles=arch.digital.batch_cycles,
         subarrays=arch.chip.subarrays, replication=arch.chip.replication, subarray_budget=arch.chip.subarray_budget,

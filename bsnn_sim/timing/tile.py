@@ -8,14 +8,21 @@ that step are in its buffers and the previous layer-step has finished, so layers
 time steps pipeline. Phases of a layer-step (cycle costs in :mod:`.costs`):
 
 1. *read*: wait for the step in every input buffer (or the image in the InputMemory),
-   take each input buffer's read port (in name order; with shared ports the producer's
-   write may hold it), read (one timeout), release, free the buffer space;
+   read every input buffer's words through its ports, free the buffer space;
 2. *drive + sense* on the SubarrayGroup (one timeout per busy replica), or *compute*
    on the DigitalUnit (one timeout); skipped when it costs 0 cycles;
 3. *accumulate + fire* in the NeuronArray (one timeout);
-4. *write*: reserve room in every consumer's buffer (stalls while full), take their
-   write ports (in name order), write (one timeout), release, publish the step. The
-   readout writes nothing; its step 3 at ``t = T-1`` ends the image.
+4. *write*: reserve room in every consumer's buffer (stalls while full), write the
+   words through their ports, publish the step. The readout writes nothing; its step 3
+   at ``t = T-1`` ends the image.
+
+How a read or write goes through the ports (``buffer.port_grant``, chosen once here):
+"word" asks every buffer's :class:`~.port.PortBank` for the step's accesses at once and
+waits until each is served (they interleave with the other side's accesses of a shared
+bank), the phase lasting at least its contention-free cycles (an InputMemory read has
+no port); "phase" takes each buffer's port (in name order; with shared ports the other
+side may hold it), runs the phase (one timeout) and releases them. Ports are released
+before any other wait, so no deadlock can form.
 
 That is store-and-forward. With ``chip.layer_step = "streaming"`` the phases overlap by
 items (:meth:`Tile.streamed`).
@@ -48,6 +55,9 @@ class Tile:
         self.finish = [[0] * steps for _ in range(n_images)]
         self.read_busy = 0
         self.write_busy = 0
+        word = chip.word_grant
+        self._read_ports = self._read_words if word else self._read_phase
+        self._write_ports = self._write_words if word else self._write_phase
 
     def run(self):
         """Process: every layer-step of every image, in order."""
@@ -82,13 +92,8 @@ class Tile:
         env, chip, trace = self.env, self.chip, self.chip.trace
         start = env.now
         if self._read_cycles[t]:
-            held = []
-            for buf in sorted((b for _, b in reads if b is not None), key=lambda b: b.name):
-                held.append((buf.read_port, (yield from buf.port(buf.read_port))))
-            yield env.timeout(self._read_cycles[t])
+            yield from self._read_ports(reads, self._read_cycles[t])
             self.read_busy += self._read_cycles[t]
-            for port, req in held:
-                port.release(req)
         for _, buf in reads:
             if buf is not None:
                 buf.free()
@@ -134,15 +139,8 @@ class Tile:
             self.chip.trace.append((self.name, i, t, "stream", begin, env.now))
 
     def _stream_read(self, reads, cycles: int):
-        env = self.env
-        held = []
-        for buf in sorted((b for _, b in reads if b is not None), key=lambda b: b.name):
-            held.append((buf.read_port, (yield from buf.port(buf.read_port))))
-        if cycles:
-            yield env.timeout(cycles)
-            self.read_busy += cycles
-        for port, req in held:
-            port.release(req)
+        yield from self._read_ports(reads, cycles)
+        self.read_busy += cycles
         for _, buf in reads:
             if buf is not None:
                 buf.free()
@@ -166,17 +164,9 @@ class Tile:
             yield env.timeout(at - env.now)
         for buf in self.outputs:
             yield from buf.reserve()
-        held = []
-        for buf in self.outputs:
-            held.append((buf.write_port, (yield from buf.port(buf.write_port))))
-        cycles = self.costs.write_cycles
-        if cycles:
-            yield env.timeout(cycles)
-            self.write_busy += cycles
-        if not core.processed:
-            yield core  # the last word cannot leave before the core's last item
-        for port, req in held:
-            port.release(req)
+        # the step is not published before the core's last item
+        yield from self._write_ports(self.costs.write_cycles, core)
+        self.write_busy += self.costs.write_cycles
         for buf in self.outputs:
             buf.publish((i, t))
 
@@ -186,16 +176,55 @@ class Tile:
         begin = env.now
         for buf in self.outputs:
             yield from buf.reserve()
-        cycles = self.costs.write_cycles
-        if cycles:
-            held = []
-            for buf in self.outputs:
-                held.append((buf.write_port, (yield from buf.port(buf.write_port))))
-            yield env.timeout(cycles)
-            self.write_busy += cycles
-            for port, req in held:
-                port.release(req)
+        yield from self._write_ports(self.costs.write_cycles)
+        self.write_busy += self.costs.write_cycles
         for buf in self.outputs:
             buf.publish((i, t))
         if self.chip.trace is not None:
             self.chip.trace.append((self.name, i, t, "write", begin, env.now))
+
+    def _read_phase(self, reads, cycles: int):
+        """Process body ("phase" grant): hold every input buffer's port (name order) for
+        the whole read."""
+        held = []
+        for buf in sorted((b for _, b in reads if b is not None), key=lambda b: b.name):
+            held.append((buf.read_port, (yield from buf.port(buf.read_port))))
+        if cycles:
+            yield self.env.timeout(cycles)
+        for port, req in held:
+            port.release(req)
+
+    def _read_words(self, reads, cycles: int):
+        """Process body ("word" grant): every input buffer's read, access by access."""
+        env = self.env
+        end = env.now + cycles
+        bufs = [b for _, b in reads if b is not None]
+        for buf in bufs:
+            buf.start_words(write=False)
+        for buf in bufs:
+            yield from buf.words_done(write=False)
+        if env.now < end:
+            yield env.timeout(end - env.now)  # the InputMemory's words (no port to share)
+
+    def _write_phase(self, cycles: int, then=None):
+        """Process body ("phase" grant): hold every output buffer's port (name order) for
+        the whole write, and until ``then`` (an event) has happened."""
+        held = []
+        for buf in self.outputs:
+            held.append((buf.write_port, (yield from buf.port(buf.write_port))))
+        if cycles:
+            yield self.env.timeout(cycles)
+        if then is not None and not then.processed:
+            yield then
+        for port, req in held:
+            port.release(req)
+
+    def _write_words(self, cycles: int, then=None):
+        """Process body ("word" grant): every output buffer's write, access by access; then
+        wait for ``then`` (an event), the ports free."""
+        for buf in self.outputs:
+            buf.start_words(write=True)
+        for buf in self.outputs:
+            yield from buf.words_done(write=True)
+        if then is not None and not then.processed:
+            yield then
