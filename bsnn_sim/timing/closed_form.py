@@ -8,8 +8,9 @@ sense or compute + accumulate/fire + write)::
 
 with ``finish(INPUT, t) = 0`` and ``finish(L, -1) = 0``. The latency is
 ``finish(readout, T-1) - min_{L reading INPUT} start(L, 0)``. The SimPy engine equals it
-exactly when nothing contends: one image at a time, buffers that never fill, and no
-two digital layers wanting the DigitalUnit at once.
+exactly when nothing contends: one image at a time, buffers that never fill, no read
+and write wanting one shared port bank at once, and no two digital layers wanting the
+DigitalUnit at once.
 """
 
 from __future__ import annotations

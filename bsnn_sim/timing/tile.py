@@ -22,7 +22,8 @@ waits until each is served (they interleave with the other side's accesses of a 
 bank), the phase lasting at least its contention-free cycles (an InputMemory read has
 no port); "phase" takes each buffer's port (in name order; with shared ports the other
 side may hold it), runs the phase (one timeout) and releases them. Ports are released
-before any other wait, so no deadlock can form.
+before any other wait but the streaming write's wait for its own core, which never
+waits for a port, so no deadlock can form.
 
 That is store-and-forward. With ``chip.layer_step = "streaming"`` the phases overlap by
 items (:meth:`Tile.streamed`).
@@ -117,8 +118,8 @@ class Tile:
 
     def streamed(self, i: int, t: int, reads):
         """Process body: the phases overlap by items (``chip.layer_step = "streaming"``).
-        Read, core and write run as concurrent processes: the read holds the input ports
-        for its words; the core starts after the first word and is followed by the
+        Read, core and write run as concurrent processes: the read takes its words through
+        the input ports; the core starts after the first word and is followed by the
         first items of update and write; the write takes the output ports so as to end
         at ``begin + d`` (``d`` from :func:`~.costs.streamed`), and never before the core's
         last item. Without contention the step ends at ``begin + d``."""
