@@ -363,6 +363,21 @@ def test_word_grant_frees_a_port_that_a_phase_holds_without_using_it_by_hand():
     assert got["word"] == ([[7, 15], [13, 21], [19, 27], [23, 31]], [31], {"buffer_port:l3.res": 1})
 
 
+@pytest.mark.parametrize("net, positions, latency", [(chain(), 4, 118), (wide_then_narrow(), 4, 95),
+                                                     (residual_block(3), 4, 120)])
+def test_shared_ports_that_never_meet_give_the_closed_form_under_either_grant(net, positions, latency):
+    """Four active positions in every in-memory layer: each read of a shared buffer ends
+    before the producer's next write begins, so no request ever waits and both grants give
+    the contention-free max-plus latency of timing/closed_form.py."""
+    for grant in ("phase", "word"):
+        a = arch(**{"buffer.port_sharing": "shared", "buffer.port_grant": grant})
+        m = map_network(net, a)
+        act = activity(net, m, positions)
+        r = simulate_timing(net, m, a, act)
+        assert sum(r.stalls.values()) == 0
+        assert r.latency_cycles.tolist() == [closed_form_latency(net, m, a, act)] == [latency]
+
+
 @pytest.mark.parametrize("layer_step", ["store_and_forward", "streaming"])
 def test_separate_ports_do_not_depend_on_the_grant(layer_step):
     """A 1R1W buffer has one requester per port: word and phase grants time it alike."""
