@@ -17,6 +17,7 @@ from bsnn_sim.kernels import (integrate_and_fire, integrate_and_fire_ref, maxpoo
                               spike_linear_ref, spike_linear_total, spike_linear_total_ref, trailing_zeros64, unpack_bits, unpack_bits_ref, xnor_conv2d,
                               xnor_conv2d_prepared, xnor_conv2d_ref, xnor_linear, xnor_linear_ref, xnor_offset)
 from bsnn_sim.kernels import neuron as neuron_kernels
+from bsnn_sim.kernels.bits import nonzero_mask32, spread_mask32
 from bsnn_sim.kernels.neuron import _membrane_type
 from bsnn_sim.kernels.xnor import _conv_packed
 
@@ -69,6 +70,34 @@ def test_popcount_and_trailing_zeros_count_every_bit():
     assert got[:, 0].tolist() == [bin(int(v)).count("1") for v in words]
     assert got[:, 1].tolist() == [bin(int(v) & 0xFFFFFFFF).count("1") for v in words]
     assert got[:, 2].tolist() == [(int(v) & -int(v)).bit_length() - 1 if v else -1 for v in words]
+
+
+@njit
+def _masks(bytes_, starts, words):
+    """nonzero_mask32 at each start, and spread_mask32 of each word into a fresh buffer."""
+    got = np.empty(len(starts), np.uint64)
+    for i in range(len(starts)):
+        got[i] = nonzero_mask32(bytes_, starts[i])
+    spread = np.full(32 * len(words), 7, np.uint8)
+    for i in range(len(words)):
+        spread_mask32(spread, 32 * i, words[i])
+    return got, spread
+
+
+def test_move_masks_match_bit_packing():
+    """32-byte move-masks against the NumPy packing twin: any non-zero byte is a 1 (also
+    0x80, whose sign bit alone is set), every start offset (unaligned), and the spread
+    writes exactly 32 0/1 bytes from the low 32 bits of a word."""
+    rng = np.random.default_rng(3)
+    bytes_ = (rng.random(200) < 0.4).astype(np.uint8) * rng.integers(1, 256, 200).astype(np.uint8)
+    bytes_[:4] = [0x80, 0, 1, 0xFF]
+    starts = np.arange(0, 200 - 32)
+    words = rng.integers(0, 2**64, 9, dtype=np.uint64, endpoint=False)
+    got, spread = _masks(bytes_, starts, words)
+    want = [int(pack_bits_ref(bytes_[s:s + 32])[0]) for s in starts]
+    assert got.tolist() == want
+    want_spread = unpack_bits_ref((words & np.uint64(0xFFFFFFFF))[:, None], 64)[:, :32].reshape(-1)
+    np.testing.assert_array_equal(spread, want_spread)
 
 
 @SETTINGS

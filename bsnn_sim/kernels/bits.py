@@ -53,6 +53,51 @@ def trailing_zeros64(typingctx, x):
     return types.int64(x), codegen
 
 
+_BYTES32 = ir.VectorType(ir.IntType(8), 32)
+
+
+def _byte_pointer(context, builder, ary_type, ary, start):
+    """``&ary[start]`` of a 1-D uint8 array, as a pointer to 32 bytes."""
+    data = context.make_array(ary_type)(context, builder, ary).data
+    return builder.bitcast(builder.gep(data, [start]), _BYTES32.as_pointer())
+
+
+def _is_byte_vector(arr) -> bool:
+    return isinstance(arr, types.Array) and arr.dtype == types.uint8 and arr.ndim == 1
+
+
+@intrinsic
+def nonzero_mask32(typingctx, arr, start):
+    """Bit ``i`` set iff ``arr[start + i] != 0``, for ``i < 32``, as uint64 (one 32-byte
+    compare and a move-mask: VPCMPEQB + VPMOVMSKB on AVX2). No bounds check: the caller
+    guarantees ``start + 32 <= len(arr)``."""
+    if not _is_byte_vector(arr):
+        return None
+
+    def codegen(context, builder, signature, args):
+        v = builder.load(_byte_pointer(context, builder, signature.args[0], args[0], args[1]), align=1)
+        nonzero = builder.icmp_unsigned("!=", v, ir.Constant(_BYTES32, None))
+        return builder.zext(builder.bitcast(nonzero, ir.IntType(32)), ir.IntType(64))
+
+    return types.uint64(arr, types.intp), codegen
+
+
+@intrinsic
+def spread_mask32(typingctx, arr, start, bits):
+    """``arr[start + i] = (bits >> i) & 1`` for ``i < 32`` (the low 32 bits of ``bits``),
+    one 32-byte store. No bounds check: the caller guarantees ``start + 32 <= len(arr)``."""
+    if not _is_byte_vector(arr) or not isinstance(bits, types.Integer) or bits.bitwidth != 64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        mask = builder.bitcast(builder.trunc(args[2], ir.IntType(32)), ir.VectorType(ir.IntType(1), 32))
+        ptr = _byte_pointer(context, builder, signature.args[0], args[0], args[1])
+        builder.store(builder.zext(mask, _BYTES32), ptr, align=1)
+        return context.get_dummy_value()
+
+    return types.none(arr, types.intp, bits), codegen
+
+
 def n_words(length: int) -> int:
     """Number of 64-bit words that hold ``length`` bits."""
     return (int(length) + WORD_BITS - 1) // WORD_BITS

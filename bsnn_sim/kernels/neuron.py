@@ -31,78 +31,48 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .bits import WORD_BITS, n_words, popcount
+from .bits import WORD_BITS, n_words, nonzero_mask32, popcount, spread_mask32
 
 
-# _SPREAD8[v]: the 8 bits of the byte v spread to 8 bytes of 0/1 (bit i -> byte i).
-_SPREAD8 = np.array([sum(((v >> i) & 1) << (8 * i) for i in range(8)) for v in range(256)], dtype=np.uint64)
-
-
-@njit(inline="always")
-def _gather8(x):
-    """8 little-endian 0/1 bytes -> 8 bits (byte i -> bit i), with shifts only (no
-    64-bit multiply, which AVX2 lacks)."""
-    x |= x >> np.uint64(7)
-    x |= x >> np.uint64(14)
-    x |= x >> np.uint64(28)
-    return x & np.uint64(255)
+# Bytes past the end of the flag buffers: the 32-byte loads and stores of the last
+# position's last word may run past its neurons.
+_PAD_BYTES = 64
 
 
 @njit(inline="always")
 def _pack_flags(fl, n_out, out):
-    """0/1 bytes ``fl`` (M * N, neuron-fastest) -> packed words ``out`` (M, Nw); returns
-    the number of set bits."""
+    """0/1 bytes ``fl`` (M * N, neuron-fastest) -> packed words ``out`` (M, Nw), two
+    32-byte move-masks per word; returns the number of set bits. Bytes past a
+    position's N neurons (the next position's, or padding) are masked off."""
     m_n, n_w = out.shape
     total = 0
-    if n_out % 8 == 0:
-        fl64 = fl.view(np.uint64)
-        g_per_row = n_out // 8
-        full = g_per_row // 8  # whole words per row
-        tail = g_per_row - 8 * full  # groups in a last, partial word
-        for m in range(m_n):
-            g0 = m * g_per_row
-            for wi in range(full):
-                word = np.uint64(0)
-                for k in range(8):
-                    word |= _gather8(fl64[g0 + 8 * wi + k]) << np.uint64(8 * k)
-                out[m, wi] = word
-                total += popcount(word)
-            if tail:
-                word = np.uint64(0)
-                for k in range(tail):
-                    word |= _gather8(fl64[g0 + 8 * full + k]) << np.uint64(8 * k)
-                out[m, full] = word
-                total += popcount(word)
-    else:
-        for m in range(m_n):
-            for wi in range(n_w):
-                word = np.uint64(0)
-                for j in range(min(WORD_BITS, n_out - WORD_BITS * wi)):
-                    word |= np.uint64(fl[m * n_out + WORD_BITS * wi + j]) << np.uint64(j)
-                out[m, wi] = word
-                total += popcount(word)
+    for m in range(m_n):
+        base = m * n_out
+        for wi in range(n_w):
+            start = base + WORD_BITS * wi
+            word = nonzero_mask32(fl, start) | (nonzero_mask32(fl, start + 32) << np.uint64(32))
+            valid = n_out - WORD_BITS * wi
+            if valid < WORD_BITS:
+                word &= (np.uint64(1) << np.uint64(valid)) - np.uint64(1)
+            out[m, wi] = word
+            total += popcount(word)
     return total
 
 
 @njit(inline="always")
 def _spread_flags(words, n_out, rb):
-    """Packed words (M, Nw) -> 0/1 bytes ``rb`` (M * N, neuron-fastest)."""
+    """Packed words (M, Nw) -> 0/1 bytes ``rb`` (M * N, neuron-fastest), 32-byte stores.
+    A position's last store may spill past its N neurons into the next position's bytes
+    (written next, positions go in order) or into the padding."""
     m_n, n_w = words.shape
-    if n_out % 8 == 0:
-        rb64 = rb.view(np.uint64)
-        g_per_row = n_out // 8
-        for m in range(m_n):
-            g0 = m * g_per_row
-            for wi in range(n_w):
-                word = words[m, wi]
-                for k in range(min(8, g_per_row - 8 * wi)):
-                    rb64[g0 + 8 * wi + k] = _SPREAD8[(word >> np.uint64(8 * k)) & np.uint64(255)]
-    else:
-        for m in range(m_n):
-            for wi in range(n_w):
-                word = words[m, wi]
-                for j in range(min(WORD_BITS, n_out - WORD_BITS * wi)):
-                    rb[m * n_out + WORD_BITS * wi + j] = np.uint8((word >> np.uint64(j)) & np.uint64(1))
+    for m in range(m_n):
+        base = m * n_out
+        for wi in range(n_w):
+            start = base + WORD_BITS * wi
+            word = words[m, wi]
+            spread_mask32(rb, start, word)
+            if n_out - WORD_BITS * wi > 32:
+                spread_mask32(rb, start + 32, word >> np.uint64(32))
 
 
 # Membranes per block of positions in the fire loop: the block's membranes, drives,
@@ -123,8 +93,9 @@ def _integrate_fire(cur, bias_t, theta_t, scale, res, gain_t, lo, hi, clamp, blo
     Per image, the positions go in blocks of ``block``; for each block the T steps run
     inside, each step one flat loop over the block's membranes (every value cast back to
     the membrane type, so that LLVM keeps 32-bit lanes where the membrane is int32). Fire
-    flags go to a byte array, packed into words afterwards (8 bytes per shift-or
-    gather). A static current's drive is computed once per block."""
+    flags go to a byte array, packed into words afterwards by 32-byte move-masks; residual
+    spikes are spread to bytes the same way. A static current's drive is computed once
+    per block."""
     steps, b_n, m_n, n_w = spikes.shape
     n_out = cur.shape[3]
     mt = theta_t.dtype.type
@@ -133,8 +104,8 @@ def _integrate_fire(cur, bias_t, theta_t, scale, res, gain_t, lo, hi, clamp, blo
     for b in prange(b_n):
         u = np.empty(lanes, theta_t.dtype)
         drive = np.empty(lanes, theta_t.dtype)
-        fl = np.empty(lanes + 8, np.uint8)  # + 8: room for the uint64 view of any length
-        rb = np.zeros(lanes + 8, np.uint8)
+        fl = np.zeros(lanes + _PAD_BYTES, np.uint8)
+        rb = np.zeros(lanes + _PAD_BYTES, np.uint8)
         for t in range(steps):
             counts[t, b] = 0
             saturated[t, b] = 0
