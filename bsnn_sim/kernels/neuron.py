@@ -95,11 +95,13 @@ def _integrate_fire(cur, bias_t, theta_t, scale, res, gain_t, lo, hi, clamp, blo
     the membrane type, so that LLVM keeps 32-bit lanes where the membrane is int32). Fire
     flags go to a byte array, packed into words afterwards by 32-byte move-masks; residual
     spikes are spread to bytes the same way. A static current's drive is computed once
-    per block."""
+    per block; a per-step current's drive inside the step's loop (no drive array), except
+    where the membranes clamp."""
     steps, b_n, m_n, n_w = spikes.shape
     n_out = cur.shape[3]
     mt = theta_t.dtype.type
     has_res = res.shape[0] > 0
+    static = cur.shape[0] == 1
     lanes = block * n_out
     for b in prange(b_n):
         u = np.empty(lanes, theta_t.dtype)
@@ -114,8 +116,8 @@ def _integrate_fire(cur, bias_t, theta_t, scale, res, gain_t, lo, hi, clamp, blo
             size = (m1 - m0) * n_out
             u[:size] = 0
             for t in range(steps):
-                if t < cur.shape[0]:
-                    c = cur[t, b, m0:m1].ravel()
+                c = cur[min(t, cur.shape[0] - 1), b, m0:m1].ravel()
+                if t < cur.shape[0] and (static or clamp):  # a drive array: once if static
                     for i in range(size):
                         drive[i] = mt(mt(mt(c[i]) * scale) - bias_t[i])
                 if has_res:
@@ -129,15 +131,27 @@ def _integrate_fire(cur, bias_t, theta_t, scale, res, gain_t, lo, hi, clamp, blo
                         fire = v >= theta_t[i]
                         u[i] = mt(v - (theta_t[i] & -mt(fire)))
                         fl[i] = fire
-                elif has_res:
+                elif static and has_res:
                     for i in range(size):
                         v = mt(u[i] + drive[i] + (gain_t[i] & -mt(rb[i])))
                         fire = v >= theta_t[i]
                         u[i] = mt(v - (theta_t[i] & -mt(fire)))
                         fl[i] = fire
-                else:
+                elif static:
                     for i in range(size):
                         v = mt(u[i] + drive[i])
+                        fire = v >= theta_t[i]
+                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
+                        fl[i] = fire
+                elif has_res:  # the drive of each step computed in the loop itself
+                    for i in range(size):
+                        v = mt(u[i] + mt(mt(mt(c[i]) * scale) - bias_t[i]) + (gain_t[i] & -mt(rb[i])))
+                        fire = v >= theta_t[i]
+                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
+                        fl[i] = fire
+                else:
+                    for i in range(size):
+                        v = mt(u[i] + mt(mt(mt(c[i]) * scale) - bias_t[i]))
                         fire = v >= theta_t[i]
                         u[i] = mt(v - (theta_t[i] & -mt(fire)))
                         fl[i] = fire
