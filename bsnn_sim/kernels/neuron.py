@@ -75,7 +75,16 @@ def _spread_flags(words, n_out, rb):
                 spread_mask32(rb, start + 32, word >> np.uint64(32))
 
 
-# Membranes per block of positions in the fire loop: the block's membranes, drives,
+@njit(inline="always")
+def _fire(u, fl, theta_t, i, v):
+    """Membrane ``i`` after its additions is ``v``: fire flag and reset by subtraction."""
+    fire = v >= theta_t[i]
+    mt = u.dtype.type
+    u[i] = mt(v - (theta_t[i] & -mt(fire)))
+    fl[i] = fire
+
+
+# Membranes per block of positions in the fire loop: the block's membranes, currents,
 # thresholds and flags (~13 bytes each) stay in L1 across the T steps.
 _BLOCK_LANES = 2048
 
@@ -94,18 +103,16 @@ def _integrate_fire(cur, bias_t, theta_t, scale, res, gain_t, lo, hi, clamp, blo
     inside, each step one flat loop over the block's membranes (every value cast back to
     the membrane type, so that LLVM keeps 32-bit lanes where the membrane is int32). Fire
     flags go to a byte array, packed into words afterwards by 32-byte move-masks; residual
-    spikes are spread to bytes the same way. A static current's drive is computed once
-    per block; a per-step current's drive inside the step's loop (no drive array), except
-    where the membranes clamp."""
+    spikes are spread to bytes the same way. The drive ``I * 2^F - b`` is formed inside
+    the step's loop (a static current's too: recomputing it costs less than a pass that
+    stores it)."""
     steps, b_n, m_n, n_w = spikes.shape
     n_out = cur.shape[3]
     mt = theta_t.dtype.type
     has_res = res.shape[0] > 0
-    static = cur.shape[0] == 1
     lanes = block * n_out
     for b in prange(b_n):
         u = np.empty(lanes, theta_t.dtype)
-        drive = np.empty(lanes, theta_t.dtype)
         fl = np.zeros(lanes + _PAD_BYTES, np.uint8)
         rb = np.zeros(lanes + _PAD_BYTES, np.uint8)
         for t in range(steps):
@@ -117,44 +124,21 @@ def _integrate_fire(cur, bias_t, theta_t, scale, res, gain_t, lo, hi, clamp, blo
             u[:size] = 0
             for t in range(steps):
                 c = cur[min(t, cur.shape[0] - 1), b, m0:m1].ravel()
-                if t < cur.shape[0] and (static or clamp):  # a drive array: once if static
-                    for i in range(size):
-                        drive[i] = mt(mt(mt(c[i]) * scale) - bias_t[i])
                 if has_res:
                     _spread_flags(res[min(t, res.shape[0] - 1), b, m0:m1], n_out, rb)
                 nclamp = 0
-                if clamp:
-                    for i in range(size):
-                        v = mt(u[i] + drive[i] + (gain_t[i] & -mt(rb[i])))
-                        nclamp += (v > hi) + (v < lo)
-                        v = mt(min(max(v, lo), hi))
-                        fire = v >= theta_t[i]
-                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
-                        fl[i] = fire
-                elif static and has_res:
-                    for i in range(size):
-                        v = mt(u[i] + drive[i] + (gain_t[i] & -mt(rb[i])))
-                        fire = v >= theta_t[i]
-                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
-                        fl[i] = fire
-                elif static:
-                    for i in range(size):
-                        v = mt(u[i] + drive[i])
-                        fire = v >= theta_t[i]
-                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
-                        fl[i] = fire
-                elif has_res:  # the drive of each step computed in the loop itself
+                if clamp:  # rb stays 0 without a residual
                     for i in range(size):
                         v = mt(u[i] + mt(mt(mt(c[i]) * scale) - bias_t[i]) + (gain_t[i] & -mt(rb[i])))
-                        fire = v >= theta_t[i]
-                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
-                        fl[i] = fire
+                        nclamp += (v > hi) + (v < lo)
+                        _fire(u, fl, theta_t, i, mt(min(max(v, lo), hi)))
+                elif has_res:
+                    for i in range(size):
+                        _fire(u, fl, theta_t, i, mt(u[i] + mt(mt(mt(c[i]) * scale) - bias_t[i])
+                                                    + (gain_t[i] & -mt(rb[i]))))
                 else:
                     for i in range(size):
-                        v = mt(u[i] + mt(mt(mt(c[i]) * scale) - bias_t[i]))
-                        fire = v >= theta_t[i]
-                        u[i] = mt(v - (theta_t[i] & -mt(fire)))
-                        fl[i] = fire
+                        _fire(u, fl, theta_t, i, mt(u[i] + mt(mt(mt(c[i]) * scale) - bias_t[i])))
                 counts[t, b] += np.int32(_pack_flags(fl, n_out, spikes[t, b, m0:m1]))
                 saturated[t, b] += np.int32(nclamp)
 
