@@ -44,7 +44,6 @@ from . import kernels as K
 from .encoding import encode_step
 from .errors import SimulationError
 from .kernels.bits import WORD_BITS
-from .kernels.xnor import conv_plan
 from .network import (INPUT, Compute, Conv2d, EncodingKind, Flatten, Linear, MaxPool2d, Network,
                       NeuronKind, Precision)
 
@@ -315,16 +314,13 @@ class _XnorLinear:
 class _XnorConv:
     """Binary convolution on spikes: XNOR-popcount of packed pixel words."""
 
-    kernel = "xnor_conv2d"
-
     def __init__(self, node: Conv2d, in_shape):
         self.node = node
         self.in_shape = in_shape
         w_hwc = node.weight.transpose(0, 2, 3, 1)  # (N, KH, KW, C)
         self.w = K.prepare_conv_weights(K.pack_bits((w_hwc > 0).astype(np.uint8)), channels=in_shape[0])
         self.offset = K.xnor_offset(w_hwc)
-        n_out, kh, kw, cw = self.w.shape
-        self.kernel = f"xnor_conv2d ({conv_plan(self.w.channel_bits, cw, kh, kw, node.stride, n_out)} plan)"
+        self.kernel = f"xnor_conv2d ({self.w.plan(node.stride)} plan)"
 
     def __call__(self, x: _Spikes) -> np.ndarray:
         n = self.node

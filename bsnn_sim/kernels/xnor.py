@@ -434,6 +434,11 @@ class ConvWeights:
     def last_word_bits(self) -> int:
         return self.channel_bits - WORD_BITS * (self.shape[3] - 1)
 
+    def plan(self, stride: int) -> str:
+        """The cheapest plan (:func:`conv_plan`) for these weights at ``stride``."""
+        n_out, kh, kw, cw = self.shape
+        return conv_plan(self.channel_bits, cw, kh, kw, stride, n_out)
+
 
 def prepare_conv_weights(w: np.ndarray, channels: int | None = None) -> ConvWeights:
     """Lay packed weights ``(N, KH, KW, Cw)`` out for :func:`xnor_conv2d_prepared`.
@@ -489,7 +494,7 @@ def _conv_packed(x, cwts: ConvWeights, k, stride, padding, plan=None, out=None, 
         cwts = _layout(w, WORD_BITS * (cw - 1) + x_last)
     channel_bits = cwts.channel_bits
     if plan is None:
-        plan = conv_plan(channel_bits, cw, kh, kw, stride, n_out)
+        plan = cwts.plan(stride)
     out = _result(out, (b_n, oh, ow, n_out))
     out3 = out.reshape(b_n, oh, ow * n_out)
     x3 = x.reshape(b_n, h, wd * cw)
