@@ -167,7 +167,7 @@ def test_time_based_sensing_resolution_is_slope_and_clock():
 
 # --- devices and the row transfer -------------------------------------------------------------
 
-def testladder_weights_solve_the_source_line_network():
+def test_ladder_weights_solve_the_source_line_network():
     rng = np.random.default_rng(0)
     g = rng.uniform(2e-4, 3e-4, (3, 12))
     z = ladder_weights(g, 0.5)
@@ -361,16 +361,14 @@ def test_margin_table_has_a_value_under_every_heading():
 
 
 def test_repricing_an_analog_run_refuses_a_table_whose_devices_compute_otherwise():
-    from bsnn_sim.analog.devices import FUNCTION_KEYS
+    from bsnn_sim.analog.devices import ANALOG_ONLY_KEYS, FUNCTION_KEYS, SAMPLED_ONLY_KEYS
     from bsnn_sim.arch import SECTIONS
     from bsnn_sim.hardware import activity_of, evaluate_hardware, reprice
-
-    from bsnn_sim.analog.devices import ANALOG_ONLY_KEYS, SAMPLED_ONLY_KEYS
 
     assert set(SAMPLED_ONLY_KEYS) <= set(ANALOG_ONLY_KEYS) <= set(FUNCTION_KEYS)
     for dotted in FUNCTION_KEYS:  # every entry is a real config key
         sec, _, key = dotted.partition(".")
-        assert key in {f.name for f in __import__("dataclasses").fields(SECTIONS[sec])}, dotted
+        assert key in SECTIONS[sec].__dataclass_fields__, dotted
     net = wide_network(2, "threshold")
     images, labels = images_of(net, 6)
     res, _, _ = run(net, PAPER, images, labels)
