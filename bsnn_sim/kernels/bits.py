@@ -17,11 +17,6 @@ from numba.extending import intrinsic
 
 WORD_BITS = 64
 
-# Multiplying 8 little-endian 0/1 bytes by this constant gathers byte i into bit 56 + i
-# (the partial products 2**(8*i + 7*j + 7) never collide, so there is no carry).
-_GATHER8 = np.uint64(0x0102040810204080)
-
-
 @intrinsic
 def popcount(typingctx, x):
     """Number of set bits of a 32- or 64-bit integer, as int64 (LLVM ``ctpop``: POPCNT,
@@ -63,7 +58,8 @@ def _byte_pointer(context, builder, ary_type, ary, start):
 
 
 def _is_byte_vector(arr) -> bool:
-    return isinstance(arr, types.Array) and arr.dtype == types.uint8 and arr.ndim == 1
+    """A contiguous 1-D uint8 array (the 32 bytes from ``start`` are adjacent in memory)."""
+    return isinstance(arr, types.Array) and arr.dtype == types.uint8 and arr.ndim == 1 and arr.layout == "C"
 
 
 @intrinsic
@@ -103,53 +99,23 @@ def n_words(length: int) -> int:
     return (int(length) + WORD_BITS - 1) // WORD_BITS
 
 
-_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
-_ONES8 = np.uint64(0x0101010101010101)
-
-
-def _bytes_to_bits(v):
-    """8 little-endian bytes of ``v`` -> 8 bits (byte i -> bit i), any non-zero byte is 1."""
-    nonzero = ((v & _LOW7) + _LOW7) | v  # bit 7 of each byte set iff the byte != 0
-    return (((nonzero >> np.uint64(7)) & _ONES8) * _GATHER8) >> np.uint64(56)
-
-
-_bytes_to_bits_jit = njit(inline="always")(_bytes_to_bits)
-
-
-@njit(parallel=True, cache=True)
-def _pack_groups(groups, out):
-    """Rows of 8-byte groups (uint64 view of the bytes, length % 8 == 0) -> words."""
-    rows, n_groups = groups.shape
-    width = out.shape[1]
-    for r in prange(rows):
-        row = groups[r]
-        for wi in range(width):
-            word = np.uint64(0)
-            g0 = 8 * wi
-            for g in range(min(8, n_groups - g0)):
-                word |= _bytes_to_bits_jit(row[g0 + g]) << np.uint64(8 * g)
-            out[r, wi] = word
-
-
 @njit(parallel=True, cache=True)
 def _pack_rows(bits, out):
-    """Rows of bytes of any length -> words (8 bytes at a time, then a bit-wise tail)."""
+    """Rows of bytes -> words: 32 bytes at a time by move-mask, then a bit-wise tail."""
     rows, length = bits.shape
     width = out.shape[1]
     for r in prange(rows):
         row = bits[r]
         for wi in range(width):
-            start = 64 * wi
-            stop = min(start + 64, length)
-            n_full = (stop - start) // 8
+            start = WORD_BITS * wi
+            stop = min(start + WORD_BITS, length)
             word = np.uint64(0)
-            for g in range(n_full):
-                v = np.uint64(0)
-                for i in range(8):
-                    v |= np.uint64(row[start + 8 * g + i]) << np.uint64(8 * i)
-                word |= _bytes_to_bits_jit(v) << np.uint64(8 * g)
-            for j in range(start + 8 * n_full, stop):
-                word |= np.uint64(row[j] != 0) << np.uint64(j - start)
+            j = start
+            while j + 32 <= stop:
+                word |= nonzero_mask32(row, j) << np.uint64(j - start)
+                j += 32
+            for i in range(j, stop):
+                word |= np.uint64(row[i] != 0) << np.uint64(i - start)
             out[r, wi] = word
 
 
@@ -159,10 +125,7 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
     lead, length = bits.shape[:-1], bits.shape[-1]
     flat = bits.reshape(int(np.prod(lead)), length)
     out = np.empty((flat.shape[0], n_words(length)), dtype=np.uint64)
-    if length % 8 == 0:
-        _pack_groups(flat.view(np.uint64), out)
-    else:
-        _pack_rows(flat, out)
+    _pack_rows(flat, out)
     return out.reshape(*lead, out.shape[1])
 
 
