@@ -126,16 +126,24 @@ class LayerCosts:
         return max((e.access_cycles for e in self.reads(t)), default=0)
 
     def phases(self, i: int, t: int) -> tuple:
-        """(duration, first-item cycles) of read, core, update, write of layer-step (i, t);
-        a phase that costs nothing has no first item."""
-        whole = (self.read_cycles(t), int(self.core[i, t]), self.update_cycles, self.write_cycles)
-        return tuple((d, f if d else 0) for d, f in zip(whole, self.first))
+        """(duration, first-item cycles) of read, core, update, write of layer-step (i, t)."""
+        return step_phases((self.read_cycles(t), int(self.core[i, t]), self.update_cycles, self.write_cycles),
+                           self.first)
 
     def duration(self, i: int, t: int) -> int:
-        """Contention-free duration of layer-step (image row i, step t): the sum of its
-        phases (store-and-forward) or, streaming, :func:`streamed`."""
-        phases = self.phases(i, t)
-        return streamed(phases) if self.streaming else sum(d for d, _ in phases)
+        """Contention-free duration of layer-step (image row i, step t)."""
+        return step_cycles(self.phases(i, t), self.streaming)
+
+
+def step_phases(durations, first) -> tuple:
+    """(duration, first-item cycles) of each phase; a phase that costs nothing has no first item."""
+    return tuple((d, f if d else 0) for d, f in zip(durations, first))
+
+
+def step_cycles(phases, streaming: bool) -> int:
+    """A layer-step's contention-free cycles: the sum of its phases (store-and-forward)
+    or, streaming, :func:`streamed`."""
+    return streamed(phases) if streaming else sum(d for d, _ in phases)
 
 
 def streamed(phases) -> int:
@@ -190,8 +198,7 @@ def dense_stage_cycles(net: Network, layers, params: TimingParams) -> dict:
         for t in range(steps):
             reads = ins[1:] if static and t else ins
             whole = (max((e.access_cycles for e in reads), default=0), core if t == 0 or not static else 0, update, write)
-            phases = tuple((d, f if d else 0) for d, f in zip(whole, first))
-            total += streamed(phases) if params.streaming else sum(whole)
+            total += step_cycles(step_phases(whole, first), params.streaming)
         out[lm.name] = total
     out["digital_unit"] = digital
     return out
