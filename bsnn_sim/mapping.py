@@ -61,7 +61,7 @@ from dataclasses import dataclass, replace
 
 from .errors import MappingError
 from .network import Compute, Conv2d, Network, NeuronKind
-from .timing.costs import dense_stage_cycles
+from .timing.costs import dense_stage_cycles, dense_tile_cycles, edges_of
 from .timing.params import TimingParams, timing_params
 
 IN_MEMORY = "in_memory"
@@ -241,8 +241,8 @@ def _bottleneck(net: Network, layers: list[LayerMap], replicas: dict, spare: int
     current = {lm.name: lm for lm in layers}
     steps = []
     used = sum(lm.subarrays for lm in layers)
-
-    times = dense_stage_cycles(net, layers, params)
+    edges = edges_of(net, params)
+    times = dense_stage_cycles(net, layers, params)  # a step changes only its layer's entry
     while True:
         worst = max(times.values())
         name = next(k for k, v in times.items() if v == worst)
@@ -258,11 +258,11 @@ def _bottleneck(net: Network, layers: list[LayerMap], replicas: dict, spare: int
         if more * lm.subarrays_per_replica > spare:
             return replicas, tuple(steps), (f"the budget is spent: '{name}' needs {more * lm.subarrays_per_replica} "
                                             f"more subarrays, {spare} left")
-        trial = dict(current, **{name: _with_replicas(lm, replicas[name] + more)})
-        new_times = dense_stage_cycles(net, list(trial.values()), params)
-        if new_times[name] >= worst:
+        trial = _with_replicas(lm, replicas[name] + more)
+        cycles = dense_tile_cycles(net, trial, edges, params)
+        if cycles >= worst:
             return replicas, tuple(steps), f"more replicas of '{name}' do not shorten it (not sensing-bound)"
-        current, times = trial, new_times
+        current[name], times[name] = trial, cycles
         replicas[name] += more
         spare -= more * lm.subarrays_per_replica
         used += more * lm.subarrays_per_replica

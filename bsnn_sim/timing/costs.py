@@ -174,34 +174,41 @@ def sense_cycles(positions, replicas: int, phases_per_position: int, params: Tim
 
 def dense_stage_cycles(net: Network, layers, params: TimingParams) -> dict:
     """Cycles per image of each pipeline stage when every input is present: each layer's
-    tile (its layer-steps' read + sense or compute + update + write, as
-    :meth:`LayerCosts.duration`) and, under the key ``"digital_unit"``, the shared digital
-    unit (the compute of every digital layer). ``layers`` are placed
+    tile (:func:`dense_tile_cycles`) and, under the key ``"digital_unit"``, the shared
+    digital unit (the compute of every digital layer). ``layers`` are placed
     :class:`~bsnn_sim.mapping.LayerMap` (with their replicas). The mapping plans
     replication with it; pipelined throughput is at most one image per ``max`` of these."""
     edges = edges_of(net, params)
-    steps = net.time_steps
-    out, digital = {}, 0
-    for lm in layers:
-        node = net.node(lm.name)
-        static = net.is_static(node.input)
-        ins = [e for e in edges if e.consumer == lm.name]
-        write = max((e.access_cycles for e in edges if e.producer == lm.name), default=0)
-        if lm.in_memory:
-            core = sense_cycles(lm.positions, lm.replicas, lm.phases_per_position, params)
-        else:
-            core = -(-lm.macs_per_step // params.macs_per_cycle)
-            digital += core * (1 if static else steps)
-        update = update_cycles(lm.positions * lm.out_features, params)
-        first = first_items(lm, params)
-        total = 0
-        for t in range(steps):
-            reads = ins[1:] if static and t else ins
-            whole = (max((e.access_cycles for e in reads), default=0), core if t == 0 or not static else 0, update, write)
-            total += step_cycles(step_phases(whole, first), params.streaming)
-        out[lm.name] = total
-    out["digital_unit"] = digital
+    out = {lm.name: dense_tile_cycles(net, lm, edges, params) for lm in layers}
+    out["digital_unit"] = sum(_dense_core(lm, params) * (1 if net.is_static(net.node(lm.name).input)
+                                                          else net.time_steps)
+                              for lm in layers if not lm.in_memory)
     return out
+
+
+def _dense_core(lm, params: TimingParams) -> int:
+    """Sensing (in-memory) or digital-unit cycles of one layer-step with every input present."""
+    if lm.in_memory:
+        return sense_cycles(lm.positions, lm.replicas, lm.phases_per_position, params)
+    return -(-lm.macs_per_step // params.macs_per_cycle)
+
+
+def dense_tile_cycles(net: Network, lm, edges, params: TimingParams) -> int:
+    """Cycles per image of placed layer ``lm``'s tile with every input present: its
+    layer-steps' read + sense or compute + update + write, as :meth:`LayerCosts.duration`
+    (``edges``: :func:`edges_of` the network)."""
+    static = net.is_static(net.node(lm.name).input)
+    ins = [e for e in edges if e.consumer == lm.name]
+    write = max((e.access_cycles for e in edges if e.producer == lm.name), default=0)
+    core = _dense_core(lm, params)
+    update = update_cycles(lm.positions * lm.out_features, params)
+    first = first_items(lm, params)
+    total = 0
+    for t in range(net.time_steps):
+        reads = ins[1:] if static and t else ins
+        whole = (max((e.access_cycles for e in reads), default=0), core if t == 0 or not static else 0, update, write)
+        total += step_cycles(step_phases(whole, first), params.streaming)
+    return total
 
 
 def first_items(lm, params: TimingParams) -> tuple:
