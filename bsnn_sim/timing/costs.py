@@ -318,8 +318,6 @@ def layer_costs(net: Network, mapping, arch, activity: Activity, images=None) ->
     return result
 
 
-def action_totals(costs: list[LayerCosts]) -> tuple[dict, dict]:
-    """(per layer {action: count}, chip total {action: count}) over the selected images."""
-    per_layer = {c.name: {a: int(c.actions[a].sum()) for a in DYNAMIC_ACTIONS} for c in costs}
-    total = {a: sum(d[a] for d in per_layer.values()) for a in DYNAMIC_ACTIONS}
-    return per_layer, total
+def layer_actions(costs: list[LayerCosts]) -> dict:
+    """Per layer {dynamic action: count} over the selected images."""
+    return {c.name: {a: int(c.actions[a].sum()) for a in DYNAMIC_ACTIONS} for c in costs}

@@ -18,7 +18,7 @@ from ..actions import ACTIONS
 from ..network import INPUT
 from .activity import Activity
 from .chip import Chip
-from .costs import action_totals, layer_costs, select_images
+from .costs import layer_actions, layer_costs, select_images
 from .params import timing_params
 from .result import SHARED, TimingResult
 
@@ -65,7 +65,7 @@ def simulate_timing(net, mapping, arch, activity: Activity, images=None, pipelin
         util[f"buffer:{name}"] = buf.mean_occupancy(total)
         stalls[f"buffer:{name}"] = buf.stall_cycles
         stalls[f"buffer_port:{name}"] = buf.port_wait_cycles
-    per_layer, _ = action_totals(costs)
+    per_layer = layer_actions(costs)
     blocks = powered_blocks(costs, mapping, params)
     for layer, held in blocks.items():
         per_layer[layer] = {a: 0 for a in ACTIONS} | per_layer.get(layer, {}) | {a: k * total for a, k in held.items()}
