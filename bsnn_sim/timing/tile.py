@@ -90,23 +90,14 @@ class Tile:
 
     def store_and_forward(self, i: int, t: int, reads):
         """Process body: the four phases one after another."""
-        env, chip, trace = self.env, self.chip, self.chip.trace
+        env, trace = self.env, self.chip.trace
         start = env.now
-        if self._read_cycles[t]:
-            yield from self._read_ports(reads, self._read_cycles[t])
-            self.read_busy += self._read_cycles[t]
-        for _, buf in reads:
-            if buf is not None:
-                buf.free()
+        yield from self._read(reads, self._read_cycles[t])
         if trace is not None:
             trace.append((self.name, i, t, "read", start, env.now))
-        core = self._core[i][t]
-        if core:
+        if self._core[i][t]:
             begin = env.now
-            if self.subarrays is not None:
-                yield from self.subarrays.sense(self._positions[i][t])
-            else:
-                yield from chip.digital.compute(core, i, self.order)
+            yield from self._compute(i, t)
             if trace is not None:
                 trace.append((self.name, i, t, "sense" if self.subarrays is not None else "compute", begin, env.now))
         begin = env.now
@@ -129,7 +120,7 @@ class Tile:
         (d_read, f_read), (_, _), (d_update, f_update), (d_write, f_write) = phases
         end = begin + streamed(phases)
         core = env.process(self._stream_core(i, t, f_read, f_update + f_write))
-        parts = [env.process(self._stream_read(reads, d_read)), core]
+        parts = [env.process(self._read(reads, d_read)), core]
         if self.outputs:
             parts.append(env.process(self._stream_write(i, t, end - d_write, core)))
         yield env.all_of(parts)
@@ -139,23 +130,28 @@ class Tile:
         if self.chip.trace is not None:
             self.chip.trace.append((self.name, i, t, "stream", begin, env.now))
 
-    def _stream_read(self, reads, cycles: int):
-        yield from self._read_ports(reads, cycles)
-        self.read_busy += cycles
+    def _read(self, reads, cycles: int):
+        """Process body: read the step's words through the input ports, free the buffer space."""
+        if cycles:
+            yield from self._read_ports(reads, cycles)
+            self.read_busy += cycles
         for _, buf in reads:
             if buf is not None:
                 buf.free()
 
+    def _compute(self, i: int, t: int):
+        """Process body: drive + sense on the SubarrayGroup, or compute on the DigitalUnit."""
+        if self.subarrays is not None:
+            yield from self.subarrays.sense(self._positions[i][t])
+        else:
+            yield from self.chip.digital.compute(self._core[i][t], i, self.order)
+
     def _stream_core(self, i: int, t: int, lead: int, tail: int):
-        env, chip = self.env, self.chip
-        core = self._core[i][t]
+        env = self.env
         if lead:
             yield env.timeout(lead)
-        if core:
-            if self.subarrays is not None:
-                yield from self.subarrays.sense(self._positions[i][t])
-            else:
-                yield from chip.digital.compute(core, i, self.order)
+        if self._core[i][t]:
+            yield from self._compute(i, t)
         if tail:
             yield env.timeout(tail)
 
