@@ -137,13 +137,9 @@ class HardwareResult:
     def layer_rows(self) -> list[dict]:
         """Per-layer CSV rows: mapping, action counts, energy per inference."""
         maps = {r["layer"]: r for r in self.mapping.to_rows()}
-        rows = []
-        for row in self.timing.layer_rows():
-            name = row["layer"]
-            counts = self.timing.actions[name]
-            pj = self.table.price_run(counts, self.timing.params)["total"] / self.n_images
-            rows.append({**maps[name], **row, "energy_pj_per_inference": pj})
-        return rows
+        pj = self.energy_by_layer_pj()
+        return [{**maps[row["layer"]], **row, "energy_pj_per_inference": pj[row["layer"]]}
+                for row in self.timing.layer_rows()]
 
     def report(self) -> str:
         s = self.summary()
