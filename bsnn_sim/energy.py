@@ -203,12 +203,16 @@ class EnergyTable:
     name: str = ""
     function: tuple = ()  # devices.function_record of the config: what an analog run computed under it
 
-    def price_run(self, counts: dict, timing: TimingParams, what: str = "run") -> dict:
-        """:func:`price` of ``counts`` from a run with timing record ``timing``."""
+    def check(self, timing: TimingParams, what: str = "run"):
+        """Refuse (ConfigError naming the fields) a run whose timing record is not ``timing``."""
         if timing != self.timing:
             raise ConfigError(f"energy table {self.name!r} was derived for another timing than the {what} "
                               f"({'; '.join(self.timing.differences(timing))}); re-pricing changes energies "
                               f"only: re-run the timing")
+
+    def price_run(self, counts: dict, timing: TimingParams, what: str = "run") -> dict:
+        """:func:`price` of ``counts`` from a run with timing record ``timing`` (:meth:`check`)."""
+        self.check(timing, what)
         return price(counts, self.pj)
 
 

@@ -60,7 +60,7 @@ class HardwareResult:
     function: tuple | None = None
 
     def __post_init__(self):
-        self.table.price_run({}, self.timing.params)  # refuses a table derived for another timing
+        self.table.check(self.timing.params)
         if self.function is not None and self.table.function != self.function:
             theirs = dict(self.table.function)
             diff = [f"{k} {theirs.get(k)!r} vs {v!r}" for k, v in self.function if theirs.get(k) != v]
