@@ -33,9 +33,10 @@ iteration (it converges in a few steps: TMR falls as V rises).
 
 More symbols:
 
-    t_on      time one row's current flows: the whole sensing phase
-              t_drive + t_settle + t_latch (sensing.*_ns); the bit lines are
-              driven from the drive phase through the latch
+    t_on      time one row's current flows (sensing.*_ns): t_drive + t_settle
+              + t_latch when the bit lines are held through the latch
+              (sensing.hold_through_latch), t_drive + t_settle when they are
+              released once the converter has sampled
     eta       efficiency of the V_rd rail from VDD: V_rd / VDD for a linear
               regulator (supply.read_regulator = "ldo"),
               supply.switched_efficiency ("switched"), or 1 ("ideal": a rail
