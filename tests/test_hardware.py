@@ -123,10 +123,10 @@ def test_update_time_scales_with_neurons_over_lanes(simulated):
 
     for lanes in (64, 7):
         a = arch.replace(**{"neuron.update_lanes": lanes})
-        costs = layer_costs(net, map_network(net, a), a, activity_of(res), [0])
-        for c in costs:
-            lm_neurons = {lm.name: lm.positions * lm.out_features for lm in map_network(net, a).layers}[c.name]
-            assert c.update_cycles == -(-lm_neurons // lanes) * 1, (lanes, c.name)  # t_update = 1 cycle
+        m = map_network(net, a)
+        neurons = {lm.name: lm.positions * lm.out_features for lm in m.layers}
+        for c in layer_costs(net, m, a, activity_of(res), [0]):
+            assert c.update_cycles == -(-neurons[c.name] // lanes) * 1, (lanes, c.name)  # t_update = 1 cycle
 
 
 def test_repricing_equals_resimulating(simulated):
