@@ -12,7 +12,8 @@ benchmarks call these functions; no other module wires the stages together.
   accumulator widths), so a sweep runs it once per distinct key and hands it to
   :func:`evaluate_prepared`.
   The analog path depends on every device key and is always re-run.
-- :func:`monte_carlo` samples chips of a prepared workload on one architecture.
+- :func:`monte_carlo` samples chips of a prepared workload on one architecture; both
+  it and the analog path build what a chip simulates with :func:`chip_work`.
 """
 
 from __future__ import annotations
@@ -212,14 +213,12 @@ def evaluate_prepared(inputs: Inputs, arch: ArchConfig | None = None, analog: An
         mapping = map_for(inputs, arch)
     errors = None
     if analog is not None:
-        from .analog.montecarlo import Workload as ChipWork
         from .analog.montecarlo import simulate_chip
 
         calibrated = analog.calibrate_images > 0
         if calibrated and inputs.calibration_images is None:
             raise BsnnError("calibration needs calibration images: prepare(..., calibrate_images=N)")
-        work = ChipWork(inputs.net, mapping, arch, inputs.images, inputs.labels, analog.seed,
-                        inputs.data.batch_size, inputs.calibration_images)
+        work = chip_work(inputs, arch, analog.seed, calibrated, mapping)
         res, errors, _, _ = simulate_chip(work, 0, nominal=True, calibrated=calibrated,
                                           progress=progress and progress("simulating (analog, nominal chip)"))
         mode = "analog path, nominal chip" + (f", calibrated on {analog.calibrate_images} train images"
@@ -267,13 +266,22 @@ def evaluate(workload, weights=None, data: DataOptions = DataOptions(), arch: Ar
                              log=log)
 
 
+def chip_work(inputs: Inputs, arch: ArchConfig, seed: int, calibrate: bool = False, mapping=None):
+    """What every chip of ``arch`` simulates for the prepared inputs
+    (:class:`bsnn_sim.analog.montecarlo.Workload`): the images, the noise ``seed`` and,
+    when ``calibrate``, ``inputs.calibration_images``."""
+    from .analog import montecarlo
+
+    return montecarlo.Workload(inputs.net, mapping or map_for(inputs, arch), arch, inputs.images, inputs.labels,
+                               seed, inputs.data.batch_size, inputs.calibration_images if calibrate else None)
+
+
 def monte_carlo(inputs: Inputs, arch: ArchConfig, chips: int, seed: int = 0, calibrate: bool = False,
                 workers: int | None = None, progress=None, mapping=None):
     """Sample ``chips`` chips of ``arch`` and run the prepared images on each
     (analog/montecarlo.py); calibrated on ``inputs.calibration_images`` if asked."""
     from .analog import montecarlo
 
-    work = montecarlo.Workload(inputs.net, mapping or map_for(inputs, arch), arch, inputs.images, inputs.labels,
-                               seed, inputs.data.batch_size, inputs.calibration_images if calibrate else None)
+    work = chip_work(inputs, arch, seed, calibrate, mapping)
     return work, montecarlo.run_monte_carlo(work, chips, workers, progress=progress)
 
