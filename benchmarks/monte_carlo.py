@@ -41,8 +41,7 @@ def main():
     arch = load_arch(args.arch)
     inputs = pipeline.prepare(ROOT / "workloads" / f"{args.workload}.toml", data=pipeline.DataOptions(limit=args.images),
                               calibrate_images=args.calibrate)
-    net, data, cal = inputs.net, inputs, inputs.calibration_images
-    mapping = pipeline.map_for(net, arch)
+    net, data = inputs.net, inputs
     print(f"{args.workload} on {arch.name}: {args.chips} chips x {len(data.labels)} images, "
           f"{args.workers} worker(s), calibration images {args.calibrate}, machine: {os.cpu_count()} cores")
 
@@ -54,7 +53,7 @@ def main():
     print(f"ideal simulator: {t_ideal:.2f} s for {len(data.labels)} images "
           f"({len(data.labels) / t_ideal:,.0f} images/s), accuracy {100 * ref.accuracy:.2f} %")
 
-    work = montecarlo.Workload(net, mapping, arch, data.images, data.labels, args.seed, 500, cal)
+    work = pipeline.chip_work(inputs, arch, args.seed, calibrate=args.calibrate > 0)
     montecarlo.simulate_chip(work, 0, calibrated=False)  # compile in this process (workers reuse the cache)
     if args.profile:
         profile(work)
