@@ -31,8 +31,6 @@ def main():
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
 
-    import numpy as np
-
     from bsnn_sim import pipeline
     from bsnn_sim.analog import montecarlo
     from bsnn_sim.arch import load_arch
@@ -68,13 +66,10 @@ def main():
           f"simulator's {t_ideal / len(data.labels) * 1e3:.3f} ms: ratio {wall / chip_images / (t_ideal / len(data.labels)):.2f}"
           f" (the Monte Carlo uses {args.workers} single-threaded workers; the ideal run uses all cores)")
     print(f"budget: {'within' if wall < 300 else 'OVER'} 5 minutes")
-    del np
 
 
 def profile(work):
     """Split one chip's time: sampling the devices, the sensing kernel, everything else."""
-    import numpy as np
-
     from bsnn_sim.analog import simulate
     from bsnn_sim.analog.chip import sample_chip
     from bsnn_sim.analog.montecarlo import chip_seed
@@ -102,7 +97,6 @@ def profile(work):
     print(f"profile of one chip (this process, parallel kernels): sample {t_sample:.3f} s, sensing kernel "
           f"{kernel_time[0]:.3f} s, rest of the pass {t_run - kernel_time[0]:.3f} s "
           f"({len(work.labels)} images)")
-    del np
 
 
 if __name__ == "__main__":
