@@ -1,8 +1,8 @@
 """Sweep points: their keys, what a worker computes for one, and the on-disk store.
 
 A point's key is the SHA-256 (first 20 hex digits) of the canonical JSON of: the tool
-version, the run identity (workload name, weight-file SHA-256, split, images, timing
-images, pipelined, analog options) and the resolved architecture config (every key, as
+version, the run identity (workload name, weight-file SHA-256, dataset, split, images,
+timing images, pipelined, analog options) and the resolved architecture config (every key, as
 validated), or, for a point the validator refuses, the base config plus its overrides.
 Two points with the same key compute the same numbers, so a finished key is never
 recomputed.
