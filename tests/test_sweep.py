@@ -85,6 +85,8 @@ seed = 5
     ('[grid]\n"subarray.rows" = [1]\n[[zip]]\n"subarray.rows" = [2]', "one axis only"),
     ('[grid]\n"converter.noise_sigma_mv" = [0.1, 1.0]', "base.analog = true"),
     ('[grid]\n"mtj.sigma_r_rel" = [0.0, 0.1]', "base.analog = true"),
+    ("seed = -1", "base.seed = -1: expected an integer >= 0"),  # 0 allowed: not "positive"
+    ("images = 0", "base.images = 0: expected an integer >= 1"),
 ])
 def test_spec_errors_name_the_key(tmp_path, body, fragment):
     (tmp_path / "s.toml").write_text(f'[base]\nworkload = "w.toml"\narch = "a.toml"\n{body}\n')

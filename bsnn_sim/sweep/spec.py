@@ -111,9 +111,10 @@ def _base(path: Path, table) -> Base:
     kinds = {"weights": str, "split": str, "data_dir": str, "images": int, "batch_size": int, "timing_images": int,
              "pipelined": bool, "analog": bool, "seed": int, "calibrate_images": int, "chips": int}
     for key, kind in kinds.items():
-        if key in table and (type(table[key]) is not kind or (kind is int and table[key] < (0 if key in (
-                "seed", "calibrate_images", "chips") else 1))):
-            _fail(path, f"base.{key}", table[key], f"expected {'a positive ' if kind is int else ''}{kind.__name__}")
+        lowest = 0 if key in ("seed", "calibrate_images", "chips") else 1
+        if key in table and (type(table[key]) is not kind or (kind is int and table[key] < lowest)):
+            _fail(path, f"base.{key}", table[key], f"expected an integer >= {lowest}" if kind is int
+                  else f"expected a {kind.__name__}")
     if table.get("split", "test") not in ("test", "train"):
         _fail(path, "base.split", table["split"], "allowed: test, train")
     for key in ("calibrate_images", "chips"):
