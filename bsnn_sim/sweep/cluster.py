@@ -19,7 +19,7 @@ def _dask_point(point_fn, context, task):
     import numba
 
     numba.set_num_threads(1)
-    return task.index, run_task(point_fn, context, task)
+    return run_task(point_fn, context, task)
 
 
 def run_dask(tasks, point_fn, context, scheduler: str, on_result):
@@ -39,7 +39,7 @@ def run_dask(tasks, point_fn, context, scheduler: str, on_result):
         for fut in as_completed(futures):
             task = futures[fut]
             try:
-                _, record = fut.result()
+                record = fut.result()
             except Exception as exc:  # noqa: BLE001  (a killed worker: recorded, the sweep goes on)
                 record = {"status": "failed", "wall_s": 0.0, "reason": f"{type(exc).__name__}: {exc}"}
             on_result(task, record)

@@ -32,7 +32,7 @@ def _worker_main(conn):
         task = conn.recv()
         if task is None:
             break
-        conn.send((task.index, run_task(point_fn, context, task)))
+        conn.send(run_task(point_fn, context, task))
     conn.close()
 
 
@@ -104,7 +104,7 @@ def run_local(tasks, point_fn, context, workers: int, on_result):
                 if w.task is None or (w.conn not in ready and w.process.sentinel not in ready):
                     continue
                 try:
-                    _, record = w.conn.recv()
+                    record = w.conn.recv()
                 except (EOFError, OSError):  # died mid-point
                     died(i, w)
                     continue
