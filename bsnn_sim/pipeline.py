@@ -18,7 +18,6 @@ benchmarks call these functions; no other module wires the stages together.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,11 +121,10 @@ class RunResult:
 
 
 def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 (hex) of the file at ``path``: the weight file's, for provenance and sweep keys."""
+    from .datasets import _sha256
+
+    return _sha256(Path(path))
 
 
 def load_network(workload: Workload, weights=None) -> tuple[Network, Path]:
