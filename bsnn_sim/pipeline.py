@@ -74,8 +74,6 @@ class RunResult:
     margins: dict | None = None  # layer -> sense margin (analog.margin.layer_margins)
     sensing_errors: dict | None = None  # analog path: layer -> conversion error statistics
     analog: AnalogOptions | None = None
-    timing_images: int | None = None
-    pipelined: bool = False
     extra: dict = field(default_factory=dict)  # added by callers (e.g. monte_carlo) for the report
 
     @property
@@ -225,8 +223,7 @@ def evaluate_prepared(inputs: Inputs, arch: ArchConfig | None = None, analog: An
         res = functional if functional is not None else functional_pass(inputs, arch,
                                                                         progress and progress("simulating"))
         mode = "ideal devices"
-    result = RunResult(inputs, res, mode, arch, sensing_errors=errors, analog=analog, timing_images=timing_images,
-                       pipelined=pipelined)
+    result = RunResult(inputs, res, mode, arch, sensing_errors=errors, analog=analog)
     if arch is not None:
         from .analog.margin import layer_margins
         from .hardware import activity_of, check_finite, evaluate_hardware
