@@ -12,25 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bsnn_sim import atomic, pipeline, report, weightfile
+from bsnn_sim import atomic, pipeline, report
 from bsnn_sim.arch import load_arch
 from bsnn_sim.errors import OutputError
 from bsnn_sim.functional import FunctionalSimulator
 from bsnn_sim.hardware import activity_of, evaluate_hardware
 from bsnn_sim.sweep.run import Progress
-from netfactory import mnist_network
-from synthdata import write_mnist
-from test_cli import WORKLOAD
+from netfactory import cli_workspace, mnist_network
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def small(tmp_path):
-    (tmp_path / "cli_small.toml").write_text(WORKLOAD)
-    weightfile.save(mnist_network(residual=False), tmp_path / "cli_small.bsnn.npz")
-    data = write_mnist(tmp_path / "data", n_train=10, n_test=24)
-    return tmp_path / "cli_small.toml", pipeline.DataOptions(data_dir=str(data), batch_size=10)
+def small(tmp_path, monkeypatch):
+    _, wl, data = cli_workspace(tmp_path, monkeypatch, n_test=24)
+    return wl, pipeline.DataOptions(data_dir=str(data), batch_size=10)
 
 
 def test_evaluate_equals_the_stages_wired_by_hand(small):

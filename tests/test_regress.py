@@ -5,22 +5,19 @@ import json
 import shutil
 from pathlib import Path
 
-from bsnn_sim import regress, weightfile
-from netfactory import mnist_network
-from synthdata import write_mnist
-from test_cli import WORKLOAD, invoke
+from bsnn_sim import regress
+from netfactory import cli_workspace
+from test_cli import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_root(tmp_path):
+def make_root(tmp_path, monkeypatch):
     """A repository-shaped root: one workload, one config, its golden (20 images)."""
     (tmp_path / "workloads").mkdir()
     (tmp_path / "arch_configs").mkdir()
-    (tmp_path / "workloads" / "cli_small.toml").write_text(WORKLOAD)
-    weightfile.save(mnist_network(residual=False), tmp_path / "workloads" / "cli_small.bsnn.npz")
+    _, _, data = cli_workspace(tmp_path / "workloads", monkeypatch, n_test=30)
     shutil.copy(ROOT / "arch_configs" / "stt_bsnn_65nm.toml", tmp_path / "arch_configs")
-    data = write_mnist(tmp_path / "data", n_train=10, n_test=30)
     goldens = tmp_path / "tests" / "goldens"
     goldens.mkdir(parents=True)
     golden = regress.run_case(tmp_path, "cli_small", "stt_bsnn_65nm", 20, data)
@@ -29,8 +26,8 @@ def make_root(tmp_path):
     return tmp_path, data, path
 
 
-def test_regress_passes_then_fails_on_a_moved_metric_then_update_fixes_it(tmp_path):
-    root, data, path = make_root(tmp_path)
+def test_regress_passes_then_fails_on_a_moved_metric_then_update_fixes_it(tmp_path, monkeypatch):
+    root, data, path = make_root(tmp_path, monkeypatch)
     ok = invoke("regress", "--root", root, "--data-dir", data)
     assert ok.exit_code == 0, ok.output
     assert "1 unchanged, 0 moved" in ok.output

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bsnn_sim import weightfile
 from bsnn_sim.errors import ConfigError
 from bsnn_sim.sweep import load_spec, run_sweep
-from netfactory import mnist_network
-from synthdata import write_mnist
-from test_cli import WORKLOAD, invoke
+from netfactory import cli_workspace
+from test_cli import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,11 +32,9 @@ data_dir = "data"
 
 
 @pytest.fixture
-def sweep_dir(tmp_path):
-    (tmp_path / "cli_small.toml").write_text(WORKLOAD)
-    weightfile.save(mnist_network(residual=False), tmp_path / "cli_small.bsnn.npz")
+def sweep_dir(tmp_path, monkeypatch):
+    cli_workspace(tmp_path, monkeypatch, n_test=20)
     shutil.copy(ROOT / "arch_configs" / "stt_bsnn_65nm.toml", tmp_path)
-    write_mnist(tmp_path / "data", n_train=10, n_test=20)
     (tmp_path / "small.toml").write_text(SPEC)
     return tmp_path
 
