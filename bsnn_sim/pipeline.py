@@ -212,8 +212,6 @@ def evaluate_prepared(inputs: Inputs, arch: ArchConfig | None = None, analog: An
         from .analog.montecarlo import simulate_chip
 
         calibrated = analog.calibrate_images > 0
-        if calibrated and inputs.calibration_images is None:
-            raise BsnnError("calibration needs calibration images: prepare(..., calibrate_images=N)")
         work = chip_work(inputs, arch, analog.seed, calibrated, mapping)
         res, errors, _, _ = simulate_chip(work, 0, nominal=True, calibrated=calibrated,
                                           progress=progress and progress("simulating (analog, nominal chip)"))
@@ -264,9 +262,11 @@ def evaluate(workload, weights=None, data: DataOptions = DataOptions(), arch: Ar
 def chip_work(inputs: Inputs, arch: ArchConfig, seed: int, calibrate: bool = False, mapping=None):
     """What every chip of ``arch`` simulates for the prepared inputs
     (:class:`bsnn_sim.analog.montecarlo.Workload`): the images, the noise ``seed`` and,
-    when ``calibrate``, ``inputs.calibration_images``."""
+    when ``calibrate``, ``inputs.calibration_images`` (an error if none were prepared)."""
     from .analog import montecarlo
 
+    if calibrate and inputs.calibration_images is None:
+        raise BsnnError("calibration needs calibration images: prepare(..., calibrate_images=N)")
     return montecarlo.Workload(inputs.net, mapping or map_for(inputs, arch), arch, inputs.images, inputs.labels,
                                seed, inputs.data.batch_size, inputs.calibration_images if calibrate else None)
 

@@ -14,7 +14,7 @@ import pytest
 
 from bsnn_sim import atomic, pipeline, report
 from bsnn_sim.arch import load_arch
-from bsnn_sim.errors import OutputError
+from bsnn_sim.errors import BsnnError, OutputError
 from bsnn_sim.functional import FunctionalSimulator
 from bsnn_sim.hardware import activity_of, evaluate_hardware
 from bsnn_sim.sweep.run import Progress
@@ -120,3 +120,15 @@ def test_functional_key_is_what_the_functional_simulator_is_built_from(monkeypat
     arch = load_arch(ROOT / "arch_configs" / "stt_bsnn_65nm.toml").replace(**{"neuron.acc_bits": 12})
     functional_simulator(mnist_network(residual=False), arch)
     assert seen == [(pipeline.functional_key(arch), {})]
+
+
+def test_calibrated_chips_need_prepared_calibration_images(small):
+    """Both the analog path and the Monte Carlo chips refuse to calibrate on nothing
+    (before any chip is simulated) instead of running uncalibrated."""
+    wl, data = small
+    arch = load_arch(ROOT / "arch_configs" / "stt_bsnn_65nm.toml")
+    inputs = pipeline.prepare(wl, data=data)  # calibrate_images=0: none loaded
+    with pytest.raises(BsnnError, match="calibration needs calibration images"):
+        pipeline.monte_carlo(inputs, arch, chips=1, calibrate=True, workers=1)
+    with pytest.raises(BsnnError, match="calibration needs calibration images"):
+        pipeline.evaluate_prepared(inputs, arch, pipeline.AnalogOptions(calibrate_images=2))
