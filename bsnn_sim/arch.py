@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 from .limits import LIMITS, MAX_CHIP_AREA_MM2, Limit
 from .tomlfile import read_toml
 
@@ -263,15 +263,6 @@ class ArchConfig:
         return dataclasses.replace(from_dict(data, self.path), defaults_used=left)
 
 
-_MAX_REPR = 60
-
-
-def _shown(value) -> str:
-    """``repr(value)``, cut short: a message stays one readable line whatever the value."""
-    text = repr(value)
-    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR - 3] + "..."
-
-
 def _typed(src: str, key: str, value, lim: Limit):
     """``value`` as ``lim.kind`` (an integer is accepted for a float), or a ConfigError."""
     kind = lim.kind
@@ -279,15 +270,15 @@ def _typed(src: str, key: str, value, lim: Limit):
         try:
             value = float(value)
         except OverflowError:
-            raise ConfigError(f"{src}: {key} = {_shown(value)}: too large; allowed {lim.allowed()} "
+            raise ConfigError(f"{src}: {key} = {shown(value)}: too large; allowed {lim.allowed()} "
                               f"{lim.unit}") from None
     if type(value) is not kind:
         expected = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}[kind]
         allowed = "" if kind is bool else f"; allowed {lim.allowed()}" + ("" if lim.unit == "-" else f" {lim.unit}")
-        raise ConfigError(f"{src}: {key} = {_shown(value)}: expected {expected}{allowed}")
+        raise ConfigError(f"{src}: {key} = {shown(value)}: expected {expected}{allowed}")
     problem = lim.problem(value)
     if problem:
-        raise ConfigError(f"{src}: {key} = {_shown(value)}: {problem}; allowed {lim.allowed()}"
+        raise ConfigError(f"{src}: {key} = {shown(value)}: {problem}; allowed {lim.allowed()}"
                           + ("" if lim.unit == "-" else f" {lim.unit}") + f" ({lim.why})")
     return value
 
@@ -302,26 +293,26 @@ def from_dict(data: dict, path: Path | None = None) -> ArchConfig:
     """
     src = str(path) if path else "<config>"
     if not isinstance(data, dict):
-        raise ConfigError(f"{src}: expected a TOML table of sections, got {_shown(data)}")
+        raise ConfigError(f"{src}: expected a TOML table of sections, got {shown(data)}")
     allowed = {"name", "description", *SECTIONS}
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ConfigError(f"{src}: {unknown[0]} = {_shown(data[unknown[0]])}: unknown key; "
+        raise ConfigError(f"{src}: {unknown[0]} = {shown(data[unknown[0]])}: unknown key; "
                           f"allowed: {', '.join(sorted(allowed))}")
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
-            raise ConfigError(f"{src}: {key} = {_shown(data[key])}: expected a string")
+            raise ConfigError(f"{src}: {key} = {shown(data[key])}: expected a string")
     if "name" in data and not (data["name"].strip() and data["name"].isprintable()):
-        raise ConfigError(f"{src}: name = {_shown(data['name'])}: expected a non-empty name of printable characters")
+        raise ConfigError(f"{src}: name = {shown(data['name'])}: expected a non-empty name of printable characters")
     sections, left_out = {}, []
     for sec, cls in SECTIONS.items():
         table = data.get(sec, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"{src}: {sec} = {_shown(table)}: expected a table [{sec}]")
+            raise ConfigError(f"{src}: {sec} = {shown(table)}: expected a table [{sec}]")
         names = [f.name for f in dataclasses.fields(cls)]
         bad = sorted(set(table) - set(names))
         if bad:
-            raise ConfigError(f"{src}: {sec}.{bad[0]} = {_shown(table[bad[0]])}: unknown key; "
+            raise ConfigError(f"{src}: {sec}.{bad[0]} = {shown(table[bad[0]])}: unknown key; "
                               f"allowed: {', '.join(sorted(names))}")
         values = {k: _typed(src, f"{sec}.{k}", v, limit_of(sec, k)) for k, v in table.items()}
         left_out += [f"{sec}.{k}" for k in names if k not in table]
@@ -344,7 +335,7 @@ def _check(cfg: ArchConfig, src: str):
     """Limits across keys, then the derived figures (each key is in range already)."""
     def need(cond, key, value, allowed):
         if not cond:
-            raise ConfigError(f"{src}: {key} = {_shown(value)}: {allowed}")
+            raise ConfigError(f"{src}: {key} = {shown(value)}: {allowed}")
 
     s, tech, c = cfg.subarray, cfg.technology, cfg.converter
     need(s.rows_per_phase <= s.rows, "subarray.rows_per_phase", s.rows_per_phase,

@@ -5,6 +5,16 @@ any other exception is a bug and keeps its traceback.
 """
 
 
+_MAX_SHOWN = 60
+
+
+def shown(value) -> str:
+    """``repr(value)`` cut short, for an error message: it stays one readable line
+    whatever the value."""
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN - 3] + "..."
+
+
 class BsnnError(Exception):
     """Base class of every user-facing error of bsnn-sim."""
 

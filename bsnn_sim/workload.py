@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 from .tomlfile import read_toml
 from .network import EncodingKind, Precision
 
@@ -95,7 +95,7 @@ class _Reader:
 
     def fail(self, key, value, allowed):
         prefix = f"{self.where}." if self.where else ""
-        raise ConfigError(f"{self.path}: {prefix}{key} = {_shown(value)}: {allowed}")
+        raise ConfigError(f"{self.path}: {prefix}{key} = {shown(value)}: {allowed}")
 
     def missing(self, key, allowed):
         prefix = f"{self.where}." if self.where else ""
@@ -133,12 +133,6 @@ def _allowed(kind, lo, hi, choices) -> str:
     return f"allowed: {_KIND_NAMES[kind]}"
 
 
-def _shown(value) -> str:
-    """``repr(value)``, cut short so that a message stays one readable line."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _table(path: Path, parent: dict, key: str, where: str, required: bool) -> dict:
     """``parent[key]`` as a table (``{}`` when optional and absent), else a ConfigError."""
     if key not in parent:
@@ -147,7 +141,7 @@ def _table(path: Path, parent: dict, key: str, where: str, required: bool) -> di
         return {}
     value = parent[key]
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: {where} = {_shown(value)}: expected a table [{where}]")
+        raise ConfigError(f"{path}: {where} = {shown(value)}: expected a table [{where}]")
     return value
 
 
@@ -202,12 +196,12 @@ def load_workload(path) -> Workload:
 def _layer(path: Path, i: int, spec) -> LayerSpec:
     where = f"network.layers[{i}]"
     if not isinstance(spec, dict):
-        raise ConfigError(f"{path}: {where} = {_shown(spec)}: expected a table [[network.layers]]")
+        raise ConfigError(f"{path}: {where} = {shown(spec)}: expected a table [[network.layers]]")
     if "op" not in spec:
         raise ConfigError(f"{path}: {where}.op: required key is missing; allowed: {', '.join(LAYER_OPS)}")
     op = spec["op"]
     if not isinstance(op, str) or op not in _LAYER_KEYS:
-        raise ConfigError(f"{path}: {where}.op = {_shown(op)}: allowed: {', '.join(LAYER_OPS)}")
+        raise ConfigError(f"{path}: {where}.op = {shown(op)}: allowed: {', '.join(LAYER_OPS)}")
     r = _Reader(path, spec, where, _LAYER_KEYS[op])
     precisions = [p.value for p in Precision]
     if op == "conv2d":
@@ -355,7 +349,7 @@ def check_network(wl: Workload, net, weights_path) -> None:
     if net.classes:
         from .datasets import class_names
 
-        differ("class names", _shown(",".join(class_names(wl.dataset))), _shown(",".join(net.classes)))
+        differ("class names", shown(",".join(class_names(wl.dataset))), shown(",".join(net.classes)))
     differ("time_steps", wl.time_steps, net.time_steps)
     differ("encoding", wl.encoding.value, net.encoding.kind.value)
     if wl.encoding is net.encoding.kind is EncodingKind.THRESHOLD:
