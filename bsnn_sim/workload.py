@@ -220,7 +220,6 @@ def _layer(path: Path, i: int, spec) -> LayerSpec:
 # ------------------------------------------------------------------ shapes and weights
 
 IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
-NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10}
 
 
 def layer_shapes(wl: Workload) -> list[tuple[int, ...]]:
@@ -253,7 +252,9 @@ def layer_shapes(wl: Workload) -> list[tuple[int, ...]]:
     if weights > MAX_WEIGHTS:
         raise ConfigError(f"{wl.path}: network.layers hold {weights:,} weights; at most {MAX_WEIGHTS:,} (2^30: "
                           "training keeps ~16 bytes per weight, beyond the memory of any machine this runs on)")
-    classes = NUM_CLASSES[wl.dataset]
+    from .datasets import class_names
+
+    classes = len(class_names(wl.dataset))
     if wl.layers[-1].features != classes:
         raise ConfigError(f"{wl.path}: network.layers[{len(wl.layers) - 1}].features = {wl.layers[-1].features}: "
                           f"the readout needs one output per class of {wl.dataset} ({classes})")
