@@ -10,9 +10,11 @@ to a section gets its range, unit and reason here, in one place.
 
 A range bounds one key alone: what a circuit of that kind can physically be (a bound
 is either a physical limit or an order of magnitude beyond every design we know of,
-stated in ``why``). Limits that tie two keys together (``rows_per_phase <= rows``,
-``v_read_v < vdd_v``, ``2**bits > columns``, times that are whole clock cycles) are
-checked after every key is in range, by :func:`bsnn_sim.arch._check`.
+stated in ``why``). Limits that tie keys together (``rows_per_phase <= rows``,
+``v_read_v < vdd_v``, ``capacity_bits >= width_bits``, the TMR at the die temperature,
+the time converter's count within a sensing phase, the source line's settling, times
+that are whole clock cycles) are checked after every key is in range, by
+:func:`bsnn_sim.arch._check`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ class Limit:
     """What one key may hold.
 
     Numbers: ``lo <= value <= hi`` (``lo < value`` when ``lo_open``). Strings: one of
-    ``choices``. Booleans: ``kind`` is bool. ``informational``: validated and kept in
-    results, but no model equation reads it (stated in the docs).
+    ``choices``. Booleans: ``kind`` is bool.
     """
 
     kind: type
@@ -37,7 +38,6 @@ class Limit:
     hi: float | None = None
     lo_open: bool = False
     choices: tuple[str, ...] = ()
-    informational: bool = False
 
     def allowed(self) -> str:
         """The allowed values as text, e.g. ``"1 <= x <= 4096"`` or ``"one of none, fill"``."""
@@ -72,12 +72,12 @@ def _num(x: float) -> str:
     return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
-def _real(lo, hi, unit, why, lo_open=False, informational=False) -> Limit:
-    return Limit(float, unit, why, lo, hi, lo_open, informational=informational)
+def _real(lo, hi, unit, why, lo_open=False) -> Limit:
+    return Limit(float, unit, why, lo, hi, lo_open)
 
 
-def _int(lo, hi, unit, why, informational=False) -> Limit:
-    return Limit(int, unit, why, lo, hi, informational=informational)
+def _int(lo, hi, unit, why) -> Limit:
+    return Limit(int, unit, why, lo, hi)
 
 
 def _flag(why) -> Limit:
@@ -122,8 +122,7 @@ LIMITS: dict[str, Limit] = {
         "bias halving the TMR (measured 0.3-1 V): >= 1 mV (below it no read bias sees any TMR); up to "
         "1e6 V is allowed as an exact stand-in for bias-independent TMR ((V/V_h)^2 < 1e-12)"),
     "mtj.diameter_nm": _real(5.0, 1000.0, "nm",
-        "informational (R_P is given directly; no equation reads it): MTJ pillars are ~10 nm-1 um",
-        informational=True),
+        "informational (R_P is given directly; no equation reads it): MTJ pillars are ~10 nm-1 um"),
     "mtj.tmr_temp_coeff_per_k": _real(0.0, 0.01, "1/K",
         "relative TMR loss per kelvin above 300 K (measured 0.0015-0.003 /K for CoFeB/MgO); 0 = "
         "temperature-independent; <= 0.01 /K (TMR gone 100 K above room temperature)"),
