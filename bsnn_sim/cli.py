@@ -192,7 +192,7 @@ def run(workload, weights, data_dir, split, limit, batch_size, json_out, arch, t
         written = report.write_run(result, out_path, command)
         click.echo("wrote " + ", ".join(str(p) for p in written))
     if json_path:
-        report.write_json(json_path, {**result.summary(), "provenance": report.provenance(result, command)})
+        report.write_json(json_path, report.run_summary(result, command))
 
 
 def _needs_arch(arch, **options):

@@ -66,6 +66,11 @@ def provenance(result, command: str | None = None) -> dict:
     }
 
 
+def run_summary(result, command: str | None = None) -> dict:
+    """What ``results.json`` and ``run --json`` hold: the run summary and its provenance."""
+    return {**result.summary(), "provenance": provenance(result, command)}
+
+
 def write_atomic(path, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` whole or not at all (:func:`bsnn_sim.atomic.write_atomic`:
     a temporary file beside it, then a rename); creates the directory; an OSError
@@ -119,8 +124,7 @@ def write_run(result, out_dir, command: str | None = None) -> list[Path]:
     """Write ``result`` into ``out_dir`` (module docstring); returns the paths written."""
     out = Path(out_dir)
     res = result.functional
-    summary = {**result.summary(), "provenance": provenance(result, command)}
-    written = [write_json(out / "results.json", summary),
+    written = [write_json(out / "results.json", run_summary(result, command)),
                write_csv(out / "predictions.csv", prediction_rows(result)),
                write_atomic(out / "predictions.npy", _npy(res.predictions)),
                write_atomic(out / "scores.npy", _npy(res.scores)),
