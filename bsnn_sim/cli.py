@@ -273,12 +273,6 @@ def _monte_carlo(result, chips, seed, workers, calibrate):
     return summary
 
 
-def _load_weights(wl, weights):
-    from .pipeline import load_network
-
-    return load_network(wl, weights)[0]
-
-
 @cli.command()
 @click.argument("workload", type=click.Path(dir_okay=False))
 @click.option("--arch", type=click.Path(dir_okay=False), required=True, help="Architecture config.")
@@ -421,12 +415,13 @@ def map_cmd(workload, arch, weights, csv_out):
     """Mapping report: subarrays per layer, chunks, replicas, utilization."""
     from .arch import load_arch
     from .hardware import fit
+    from .pipeline import load_network
     from .workload import load_workload
 
     csv_path = _output_file(csv_out, "--csv") if csv_out else None
     wl = load_workload(workload)
     cfg = load_arch(arch)
-    mapping = fit(_load_weights(wl, weights), cfg)
+    mapping = fit(load_network(wl, weights)[0], cfg)
     click.echo(_defaults_line(cfg))
     click.echo(mapping.report())
     if csv_path:
