@@ -397,10 +397,15 @@ def test_truncated_dataset_files(env, cut):
 
 # --- output paths: checked before any work, never half-written -------------------------
 
-def output_cases(tmp):
+def plain_file(tmp) -> Path:
+    """``tmp/afile``, a file: an output path under it cannot be created."""
     afile = tmp / "afile"
     afile.write_text("x")
-    return [tmp / "no" / "such" / "dir" / "r.json", afile / "r.json", tmp]
+    return afile
+
+
+def output_cases(tmp):
+    return [tmp / "no" / "such" / "dir" / "r.json", plain_file(tmp) / "r.json", tmp]
 
 
 @pytest.mark.parametrize("which", range(3))
@@ -415,8 +420,7 @@ def test_unwritable_json_and_csv_fail_before_the_run(env, which):
 
 def test_unwritable_out_dir_fails_before_the_run(env):
     tmp, wl, data = env
-    afile = tmp / "afile"
-    afile.write_text("x")
+    afile = plain_file(tmp)
     result = invoke("run", wl, "--data-dir", data, "--arch", PAPER, "--out", afile / "sub")
     assert_one_line_error(result, "--out")
     result = invoke("run", wl, "--data-dir", data, "--arch", PAPER, "--out", afile)
@@ -425,8 +429,7 @@ def test_unwritable_out_dir_fails_before_the_run(env):
 
 def test_train_out_is_checked_before_training(env):
     tmp, wl, _ = env
-    afile = tmp / "afile"
-    afile.write_text("x")
+    afile = plain_file(tmp)
     # the data directory does not exist either: the output error must come first
     result = invoke("train", wl, "--out", afile / "w.npz", "--data-dir", tmp / "nodata")
     assert_one_line_error(result, "--out", "afile")
@@ -543,8 +546,7 @@ def test_variation_values_are_checked_before_any_chip(env, param, values, says):
 
 def test_variation_out_is_checked_before_any_chip(env):
     tmp, wl, data = env
-    afile = tmp / "afile"
-    afile.write_text("x")
+    afile = plain_file(tmp)
     result = invoke("variation", wl, "--arch", PAPER, "--data-dir", data, "--param", "mtj.sigma_r_rel",
                     "--values", "0.1", "--mc", 1, "--workers", 1, "--limit", 2, "--out", afile / "v")
     assert_one_line_error(result, "--out", "afile")
@@ -611,8 +613,7 @@ def test_random_mutations_end_in_a_result_or_one_line(env, seed):
 def test_import_and_export_check_out_before_converting(env):
     pytest.importorskip("nir")
     tmp, _, _ = env
-    afile = tmp / "afile"
-    afile.write_text("x")
+    afile = plain_file(tmp)
     assert_one_line_error(invoke("export", tmp / "cli_small.bsnn.npz", "--out", afile / "x.nir"), "--out", "afile")
     # the graph does not exist either: the output is checked first
     assert_one_line_error(invoke("import", tmp / "nope.nir", "--out", afile / "x.npz", "--time-steps", 2),
