@@ -297,12 +297,11 @@ def variation(workload, arch, param, values_text, mc, seed, calibrate, workers, 
     wl = load_workload(workload)
     cfg = load_arch(arch)
     values = var.parse_values(values_text, param)
-    for v in values:  # every value validated before any simulation
-        cfg.replace(**{param: v})
+    variants = [cfg.replace(**{param: v}) for v in values]  # every value validated before any simulation
     _output_dir(out_dir, "--out")
     net, weights_path = pipeline.load_network(wl, weights)
-    for v in values:  # every value's hardware holds the network (subarrays, buffers)
-        pipeline.map_for(net, cfg.replace(**{param: v}))
+    for variant in variants:  # every value's hardware holds the network (subarrays, buffers)
+        pipeline.map_for(net, variant)
     data = pipeline.prepare(wl, data=pipeline.DataOptions(split, limit, data_dir, batch_size),
                             calibrate_images=calibrate or 0, net=net, weights_path=weights_path)
 
