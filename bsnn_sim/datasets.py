@@ -368,7 +368,7 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None,
     mirror = (base_url or _MIRRORS[name]).rstrip("/") + "/"
     for filename, accepted in checksums.items():
         path = target / filename
-        if path.is_file() and _sha256(path) in accepted:
+        if path.is_file() and sha256_file(path) in accepted:
             continue
         _download(mirror + filename, path, accepted, progress)
     return target
@@ -387,7 +387,9 @@ def _writable_dir(data_dir: str | os.PathLike | None) -> Path:
                        f"{', '.join(map(str, candidates))}; pass --data-dir")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path) -> str:
+    """SHA-256 (hex) of the file at ``path``, read in chunks (a dataset file's, checked
+    against the accepted digests; a weight file's, for provenance and sweep keys)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):

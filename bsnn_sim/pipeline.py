@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .arch import ArchConfig
+from .datasets import sha256_file
 from .errors import BsnnError
 from .network import Network
 from .workload import Workload, load_workload
@@ -116,13 +117,6 @@ class RunResult:
             out["hardware"] = self.hardware_summary()
         out.update(self.extra)
         return out
-
-
-def sha256_file(path) -> str:
-    """SHA-256 (hex) of the file at ``path``: the weight file's, for provenance and sweep keys."""
-    from .datasets import _sha256
-
-    return _sha256(Path(path))
 
 
 def load_network(workload: Workload, weights=None) -> tuple[Network, Path]:
