@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bsnn_sim import datasets, energy, weightfile
-from bsnn_sim.analog import converter, margin, montecarlo
+from bsnn_sim.analog import converter, margin, montecarlo, variation
 from bsnn_sim.analog.chip import ladder_weights, sample_chip
 from bsnn_sim.analog.simulate import AnalogSimulator
 from bsnn_sim.arch import load_arch
@@ -402,3 +402,4 @@ def test_a_network_without_in_memory_layers_runs_on_the_analog_path_unchanged():
     assert all(np.array_equal(o.predictions, ideal.predictions) for o in outcomes)
     assert "no in-memory layer" in montecarlo.report(montecarlo.summarize(outcomes))
     assert "no in-memory layer" in margin.margin_report(margin.layer_margins(mapping, arch))
+    assert variation.worst_margin(margin.layer_margins(mapping, arch))["verdict"] == "no in-memory layer"

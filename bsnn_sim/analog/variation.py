@@ -45,6 +45,14 @@ def parse_values(text: str, param: str) -> list:
     return out
 
 
+def worst_margin(margins: dict) -> dict:
+    """The layer margin with the most sigma in counts; a network with no in-memory layer
+    has none to lose (sigma 0, verdict "no in-memory layer")."""
+    if not margins:
+        return {"sigma_counts": 0.0, "p_error_per_sensing": 0.0, "verdict": "no in-memory layer"}
+    return max(margins.values(), key=lambda m: m["sigma_counts"])
+
+
 def sweep(inputs, arch: ArchConfig, param: str, values: list, chips: int, seed: int, workers: int | None = None,
           calibrate: bool = False, progress=None) -> list[dict]:
     """One row (:data:`FIELDS`, plus ``summary``) per value of ``param``: the prepared
@@ -59,7 +67,7 @@ def sweep(inputs, arch: ArchConfig, param: str, values: list, chips: int, seed: 
         work, outcomes = pipeline.monte_carlo(inputs, cfg, chips, seed, calibrate, workers)
         s = montecarlo.summarize(outcomes)
         margins = layer_margins(work.mapping, cfg, offset_calibrated=calibrate)
-        worst = max(margins.values(), key=lambda m: m["sigma_counts"])
+        worst = worst_margin(margins)
         a, e = s["accuracy"], s["dynamic_energy_per_inference_pj"]
         rows.append({"value": value, "chips": chips, "accuracy_mean": a["mean"], "accuracy_std": a["std"],
                      "accuracy_ci95_lo": a["ci95"][0], "accuracy_ci95_hi": a["ci95"][1], "accuracy_min": a["min"],
